@@ -1,0 +1,1 @@
+"""stylegan-tf: datasets."""

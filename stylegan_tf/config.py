@@ -1,0 +1,428 @@
+"""Checked configuration: frozen dataclasses for G, D, the schedule and training, plus presets.
+
+One configuration flows from the command line to the networks and is saved as JSON next to
+each run. Every value is validated when the dataclass is created, so a bad value fails with a
+``ValueError`` that names it, before any work starts.
+
+Channel counts follow one function, :func:`channels`. ``channel_base`` is the stylegan2-ada
+convention: the official StyleGAN ``nf(stage) = min(fmap_base / 2**stage, fmap_max)`` with
+``fmap_base = 8192`` gives, for the layers at resolution ``res = 2**r``, ``nf(r - 1) =
+16384 / res``; so ``channel_base = 16384`` here is exactly the official ``fmap_base = 8192``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+__all__ = [
+    "GeneratorConfig",
+    "DiscriminatorConfig",
+    "ScheduleConfig",
+    "TrainingConfig",
+    "Config",
+    "PRESETS",
+    "get_preset",
+    "channels",
+    "is_power_of_two",
+]
+
+
+def is_power_of_two(value) -> bool:
+    """True for integers 1, 2, 4, 8, ..."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value > 0
+        and (value & (value - 1)) == 0
+    )
+
+
+def channels(res: int, channel_base: int, channel_max: int) -> int:
+    """Feature maps of the layers working at ``res x res``: ``min(channel_base // res, channel_max)``.
+
+    ``res`` may be 2 for the discriminator's last dense layer (the official ``nf(0)``).
+    """
+    return max(1, min(int(channel_base // res), int(channel_max)))
+
+
+def _check_resolution(name: str, value, minimum: int = 4) -> None:
+    if not is_power_of_two(value) or value < minimum:
+        raise ValueError(f"{name} must be a power of two >= {minimum}, got {value!r}")
+
+
+def _check_positive_int(name: str, value, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value, lo=None, hi=None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {value!r}")
+
+
+def _check_fused(name: str, value) -> None:
+    if value not in ("auto", True, False):
+        raise ValueError(f"{name} must be 'auto', True or False, got {value!r}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Style-based generator (official ``G_style`` + ``G_mapping`` + ``G_synthesis``).
+
+    Args:
+        img_resolution: output resolution, a power of two >= 4.
+        img_channels: 1 (grayscale) or 3 (RGB).
+        z_dim: latent size (official ``latent_size``).
+        w_dim: intermediate latent size (official ``dlatent_size``).
+        c_dim: label size, 0 for unconditional.
+        channel_base, channel_max: ``channels(res) = min(channel_base // res, channel_max)``.
+        mapping_layers, mapping_fmaps, mapping_lr_multiplier: the mapping MLP.
+        truncation_psi, truncation_cutoff: inference-time truncation defaults.
+        w_avg_beta: decay of the running average of w (official ``dlatent_avg_beta``).
+        style_mixing_prob: probability of mixing regularisation during training.
+        fused_scale: 'auto' uses the fused (transposed) up-conv for outputs >= 128 like the
+            official code; True/False force it on/off at every resolution.
+        use_noise: per-layer noise inputs.
+    """
+
+    img_resolution: int = 1024
+    img_channels: int = 3
+    z_dim: int = 512
+    w_dim: int = 512
+    c_dim: int = 0
+    channel_base: int = 16384
+    channel_max: int = 512
+    mapping_layers: int = 8
+    mapping_fmaps: int = 512
+    mapping_lr_multiplier: float = 0.01
+    truncation_psi: float = 0.7
+    truncation_cutoff: int = 8
+    w_avg_beta: float = 0.995
+    style_mixing_prob: float = 0.9
+    fused_scale: object = "auto"
+    use_noise: bool = True
+
+    def __post_init__(self):
+        _check_resolution("img_resolution", self.img_resolution)
+        if self.img_channels not in (1, 3):
+            raise ValueError(f"img_channels must be 1 or 3, got {self.img_channels!r}")
+        _check_positive_int("z_dim", self.z_dim)
+        _check_positive_int("w_dim", self.w_dim)
+        _check_positive_int("c_dim", self.c_dim, minimum=0)
+        _check_positive_int("channel_base", self.channel_base)
+        _check_positive_int("channel_max", self.channel_max)
+        _check_positive_int("mapping_layers", self.mapping_layers)
+        _check_positive_int("mapping_fmaps", self.mapping_fmaps)
+        _check_number("mapping_lr_multiplier", self.mapping_lr_multiplier, lo=1e-12)
+        _check_number("truncation_psi", self.truncation_psi)
+        _check_positive_int("truncation_cutoff", self.truncation_cutoff, minimum=0)
+        _check_number("w_avg_beta", self.w_avg_beta, lo=0.0, hi=1.0)
+        _check_number("style_mixing_prob", self.style_mixing_prob, lo=0.0, hi=1.0)
+        _check_fused("fused_scale", self.fused_scale)
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer w vectors: two per resolution, ``2 * log2(res) - 2``."""
+        return 2 * int(math.log2(self.img_resolution)) - 2
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Progressive discriminator (official ``D_basic``)."""
+
+    img_resolution: int = 1024
+    img_channels: int = 3
+    c_dim: int = 0
+    channel_base: int = 16384
+    channel_max: int = 512
+    mbstd_group_size: int = 4
+    mbstd_num_features: int = 1
+    fused_scale: object = "auto"
+
+    def __post_init__(self):
+        _check_resolution("img_resolution", self.img_resolution)
+        if self.img_channels not in (1, 3):
+            raise ValueError(f"img_channels must be 1 or 3, got {self.img_channels!r}")
+        _check_positive_int("c_dim", self.c_dim, minimum=0)
+        _check_positive_int("channel_base", self.channel_base)
+        _check_positive_int("channel_max", self.channel_max)
+        _check_positive_int("mbstd_group_size", self.mbstd_group_size, minimum=0)
+        _check_positive_int("mbstd_num_features", self.mbstd_num_features)
+        _check_fused("fused_scale", self.fused_scale)
+
+
+def _int_keys(table) -> dict:
+    return {int(k): v for k, v in dict(table).items()}
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Progressive-growing schedule (official ``training_loop`` arguments).
+
+    Per-resolution tables map a resolution to a value; a resolution missing from a table uses
+    the base value (``minibatch_base``, ``lr_base``).
+    """
+
+    initial_resolution: int = 8
+    total_kimg: float = 25000.0
+    lod_training_kimg: float = 600.0
+    lod_transition_kimg: float = 600.0
+    minibatch_base: int = 32
+    minibatch_dict: dict = field(default_factory=lambda: {4: 512, 8: 256, 16: 128, 32: 64, 64: 32})
+    lr_base: float = 0.001
+    lr_dict: dict = field(
+        default_factory=lambda: {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
+    )
+    tick_kimg_base: float = 160.0
+    tick_kimg_dict: dict = field(
+        default_factory=lambda: {
+            4: 160,
+            8: 140,
+            16: 120,
+            32: 100,
+            64: 80,
+            128: 60,
+            256: 40,
+            512: 30,
+            1024: 20,
+        }
+    )
+    minibatch_repeats: int = 4
+
+    def __post_init__(self):
+        _check_resolution("initial_resolution", self.initial_resolution)
+        _check_number("total_kimg", self.total_kimg, lo=0.0)
+        _check_number("lod_training_kimg", self.lod_training_kimg, lo=0.0)
+        _check_number("lod_transition_kimg", self.lod_transition_kimg, lo=0.0)
+        _check_positive_int("minibatch_base", self.minibatch_base)
+        _check_number("lr_base", self.lr_base, lo=0.0)
+        _check_number("tick_kimg_base", self.tick_kimg_base, lo=1e-6)
+        _check_positive_int("minibatch_repeats", self.minibatch_repeats)
+        for name in ("minibatch_dict", "lr_dict", "tick_kimg_dict"):
+            table = _int_keys(getattr(self, name))
+            for res, value in table.items():
+                _check_resolution(f"{name} key", res)
+                if name == "minibatch_dict":
+                    _check_positive_int(f"{name}[{res}]", value)
+                else:
+                    _check_number(f"{name}[{res}]", value, lo=0.0)
+            object.__setattr__(self, name, table)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Losses, optimiser and bookkeeping (official ``train.py`` / ``training_loop`` values)."""
+
+    loss: str = "logistic_r1"  # or "wgan_gp"
+    r1_gamma: float = 10.0
+    wgan_lambda: float = 10.0
+    wgan_epsilon: float = 0.001
+    adam_beta1: float = 0.0
+    adam_beta2: float = 0.99
+    adam_epsilon: float = 1e-8
+    g_smoothing_kimg: float = 10.0
+    reset_opt_for_new_lod: bool = True
+    mirror_augment: bool = False
+    seed: int = 1000
+    image_snapshot_ticks: int = 1
+    network_snapshot_ticks: int = 10
+
+    def __post_init__(self):
+        if self.loss not in ("logistic_r1", "wgan_gp"):
+            raise ValueError(f"loss must be 'logistic_r1' or 'wgan_gp', got {self.loss!r}")
+        _check_number("r1_gamma", self.r1_gamma, lo=0.0)
+        _check_number("wgan_lambda", self.wgan_lambda, lo=0.0)
+        _check_number("wgan_epsilon", self.wgan_epsilon, lo=0.0)
+        _check_number("adam_beta1", self.adam_beta1, lo=0.0, hi=1.0)
+        _check_number("adam_beta2", self.adam_beta2, lo=0.0, hi=1.0)
+        _check_number("adam_epsilon", self.adam_epsilon, lo=0.0)
+        _check_number("g_smoothing_kimg", self.g_smoothing_kimg, lo=0.0)
+        _check_positive_int("seed", self.seed, minimum=0)
+        _check_positive_int("image_snapshot_ticks", self.image_snapshot_ticks)
+        _check_positive_int("network_snapshot_ticks", self.network_snapshot_ticks)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one run needs. Serialisable to and from JSON."""
+
+    G: GeneratorConfig = field(default_factory=GeneratorConfig)
+    D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self):
+        if self.G.img_resolution != self.D.img_resolution:
+            raise ValueError(
+                f"G.img_resolution ({self.G.img_resolution}) != D.img_resolution "
+                f"({self.D.img_resolution})"
+            )
+        if self.G.img_channels != self.D.img_channels:
+            raise ValueError(
+                f"G.img_channels ({self.G.img_channels}) != D.img_channels ({self.D.img_channels})"
+            )
+        if self.G.c_dim != self.D.c_dim:
+            raise ValueError(f"G.c_dim ({self.G.c_dim}) != D.c_dim ({self.D.c_dim})")
+        if self.schedule.initial_resolution > self.G.img_resolution:
+            raise ValueError(
+                f"schedule.initial_resolution ({self.schedule.initial_resolution}) exceeds "
+                f"img_resolution ({self.G.img_resolution})"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        parts = {}
+        for name, klass in (
+            ("G", GeneratorConfig),
+            ("D", DiscriminatorConfig),
+            ("schedule", ScheduleConfig),
+            ("training", TrainingConfig),
+        ):
+            if name in data:
+                parts[name] = _dataclass_from_dict(klass, data[name], name)
+        return cls(**parts)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **sections) -> Config:
+        """``cfg.replace(G={'c_dim': 10}, schedule={'total_kimg': 100})``; resolution and
+        channels given in ``G`` are mirrored into ``D``."""
+        new = {}
+        for name, changes in sections.items():
+            if name not in ("G", "D", "schedule", "training"):
+                raise ValueError(f"unknown config section {name!r}")
+            current = getattr(self, name)
+            _reject_unknown(type(current), changes, name)
+            new[name] = dataclasses.replace(current, **changes)
+        return dataclasses.replace(self, **new)
+
+
+def _reject_unknown(klass, values: dict, where: str) -> None:
+    names = {f.name for f in dataclasses.fields(klass)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} in {where}")
+
+
+def _dataclass_from_dict(klass, values: dict, where: str):
+    _reject_unknown(klass, values, where)
+    return klass(**values)
+
+
+def _preset(
+    res,
+    channels_=None,
+    *,
+    mapping_layers=8,
+    z_dim=512,
+    minibatch=None,
+    img_channels=3,
+    initial_resolution=8,
+    total_kimg=25000.0,
+    training_kimg=600.0,
+    transition_kimg=600.0,
+    mapping_fmaps=None,
+    tick_kimg=None,
+    mirror=False,
+):
+    base, cmax = channels_ if channels_ else (16384, 512)
+    mb_base, mb_dict = minibatch if minibatch else (32, {4: 512, 8: 256, 16: 128, 32: 64, 64: 32})
+    g = GeneratorConfig(
+        img_resolution=res,
+        img_channels=img_channels,
+        z_dim=z_dim,
+        w_dim=z_dim,
+        channel_base=base,
+        channel_max=cmax,
+        mapping_layers=mapping_layers,
+        mapping_fmaps=mapping_fmaps or z_dim,
+    )
+    d = DiscriminatorConfig(
+        img_resolution=res, img_channels=img_channels, channel_base=base, channel_max=cmax
+    )
+    sched_kwargs = dict(
+        initial_resolution=initial_resolution,
+        total_kimg=total_kimg,
+        lod_training_kimg=training_kimg,
+        lod_transition_kimg=transition_kimg,
+        minibatch_base=mb_base,
+        minibatch_dict=mb_dict,
+    )
+    if tick_kimg is not None:
+        sched_kwargs.update(tick_kimg_base=tick_kimg, tick_kimg_dict={})
+    return Config(
+        G=g,
+        D=d,
+        schedule=ScheduleConfig(**sched_kwargs),
+        training=TrainingConfig(mirror_augment=mirror),
+    )
+
+
+# Official per-GPU-count minibatch tables (train.py L46-49); 8 GPUs is the paper default.
+MINIBATCH_BY_GPUS = {
+    1: (4, {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4}),
+    2: (8, {4: 256, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8}),
+    4: (16, {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, 128: 16}),
+    8: (32, {4: 512, 8: 256, 16: 128, 32: 64, 64: 32}),
+}
+
+PRESETS = {
+    # The official FFHQ 1024^2 configuration (train.py defaults, 8 GPUs).
+    "paper1024": _preset(1024, mirror=True),
+    "paper512": _preset(512),
+    "paper256": _preset(256),
+    # The bundled demo: 5,000 real MNIST digits at 32^2, 4^2 -> 32^2 on a CPU laptop.
+    "mnist32": _preset(
+        32,
+        (512, 64),
+        mapping_layers=4,
+        z_dim=128,
+        img_channels=1,
+        initial_resolution=4,
+        total_kimg=120.0,
+        training_kimg=12.0,
+        transition_kimg=12.0,
+        minibatch=(32, {4: 64, 8: 64, 16: 32, 32: 32}),
+        tick_kimg=4.0,
+    ),
+    # Tiny configuration for tests: 16^2, 8 to 32 channels, 2 mapping layers.
+    "tiny": _preset(
+        16,
+        (256, 32),
+        mapping_layers=2,
+        z_dim=32,
+        img_channels=3,
+        initial_resolution=4,
+        total_kimg=1.0,
+        training_kimg=0.1,
+        transition_kimg=0.1,
+        minibatch=(8, {}),
+        tick_kimg=0.2,
+    ),
+}
+
+
+def get_preset(name: str) -> Config:
+    """Return the named preset; raise ``ValueError`` naming the choices if unknown."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,122 @@
+"""Shared test helpers: independent numpy re-derivations of the official ops, config round trips,
+``.keras`` save-and-reload, and weight randomisation.
+
+The numpy functions here are written from the official TF1 semantics (REFERENCE.md §1.2), not
+from our Keras layers, so that a test comparing the two can fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------
+# numpy reference ops (NHWC, float64)
+
+
+def np_lrelu(x, slope=0.2):
+    return np.where(x >= 0, x, slope * x)
+
+
+def np_conv_same(x, w):
+    """Stride-1 'same' cross-correlation. x [N,H,W,Cin], w [k,k,Cin,Cout] (odd k)."""
+    k = w.shape[0]
+    p = k // 2
+    xp = np.pad(x, [(0, 0), (p, p), (p, p), (0, 0)])
+    n, h, wd, _ = x.shape
+    out = np.zeros((n, h, wd, w.shape[3]))
+    for dy in range(k):
+        for dx in range(k):
+            out += np.einsum("nhwc,cd->nhwd", xp[:, dy : dy + h, dx : dx + wd], w[dy, dx])
+    return out
+
+
+def np_upscale(x, f=2):
+    return x.repeat(f, axis=1).repeat(f, axis=2)
+
+
+def np_downscale(x, f=2):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // f, f, w // f, f, c).mean(axis=(2, 4))
+
+
+def np_blur(x):
+    k = np.array([1.0, 2.0, 1.0])
+    k2 = np.outer(k, k) / 16.0
+    c = x.shape[-1]
+    w = np.zeros((3, 3, c, c))
+    for i in range(c):
+        w[:, :, i, i] = k2
+    return np_conv_same(x, w)
+
+
+def np_pixel_norm(x, eps=1e-8):
+    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps)
+
+
+def np_instance_norm(x, eps=1e-8):
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    return x / np.sqrt(np.mean(x**2, axis=(1, 2), keepdims=True) + eps)
+
+
+def np_minibatch_stddev(x, group_size=4, eps=1e-8):
+    """Official semantics: group g of sample i is i % M, M = N / G; one feature."""
+    n, h, w, c = x.shape
+    g = min(group_size, n)
+    m = n // g
+    out = np.zeros((n, h, w, 1))
+    for j in range(m):
+        members = x[j::m]  # samples j, j+M, j+2M, ...
+        sd = np.sqrt(members.var(axis=0) + eps)  # biased variance, over the group
+        out[j::m] = sd.mean()
+    return np.concatenate([x, out], axis=-1)
+
+
+def np_dense(x, w, b, gain=np.sqrt(2), lrmul=1.0):
+    return x @ (w * gain / np.sqrt(w.shape[0]) * lrmul) + b * lrmul
+
+
+def he_scale(w, gain=np.sqrt(2), lrmul=1.0):
+    return w * gain / np.sqrt(np.prod(w.shape[:-1])) * lrmul
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+TINY_G = dict(
+    img_resolution=16,
+    img_channels=3,
+    z_dim=32,
+    w_dim=32,
+    channel_base=256,
+    channel_max=32,
+    mapping_layers=2,
+    mapping_fmaps=32,
+)
+TINY_D = dict(img_resolution=16, img_channels=3, channel_base=256, channel_max=32)
+
+
+def randomize_weights(model, seed=0, scale=0.5):
+    """Give every variable (zero-initialised noise weights and biases too) random values, so a
+    test exercises every path."""
+    rng = np.random.RandomState(seed)
+    for v in model.weights:
+        v.assign((rng.randn(*v.shape) * scale).astype(v.dtype))
+    return model
+
+
+def to_np(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def keras_roundtrip(model, tmp_path, name="model.keras"):
+    """Config round trip and ``.keras`` save-and-reload; returns (from_config copy, reloaded)."""
+    import keras
+
+    clone = type(model).from_config(model.get_config())
+    path = os.path.join(str(tmp_path), name)
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    return clone, reloaded

@@ -1,0 +1,368 @@
+"""Generate images and the paper's figures from a trained generator.
+
+Latents follow the official convention: the latent of seed ``s`` is
+``np.random.RandomState(s).randn(z_dim)`` (as in the official ``pretrained_example.py``), so
+an imported official network gives the official images for the same seed. With
+``--noise-mode random`` the noise of seed ``s`` is drawn from ``np.random.RandomState([s, 1])``
+(reproducible); ``const`` uses the stored noise buffers, ``none`` disables noise.
+
+Commands (one per output)::
+
+    python -m stylegan_tf.generate --network G.keras --outdir out --seeds 0-99
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure style-mixing \\
+        --row-seeds 85,100,75 --col-seeds 55,821,1789 --styles coarse
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure truncation \\
+        --seeds 91,388 --psis=-1,-0.5,0,0.5,1
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure noise --seeds 1157,1012
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure interpolation \\
+        --seeds 0,1,2 --frames 30 --space z
+
+Style ranges (paper Fig. 3): ``coarse`` = layers 0-3 (4^2-8^2), ``middle`` = 4-7 (16^2-32^2),
+``fine`` = 8 and up (64^2+); explicit ranges such as ``0-3`` or ``2,5`` also work. In the
+style-mixing grid the top row holds the column seeds, the left column the row seeds, and cell
+(row, column) is the row seed's w with the chosen layers taken from the column seed's w.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+
+from stylegan_tf import images as imgs  # noqa: E402
+
+FIGURES = ("style-mixing", "truncation", "noise", "interpolation")
+NOISE_MODES = ("random", "const", "none")
+STYLE_RANGES = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, None)}
+
+
+def parse_int_list(text: str) -> list:
+    """``"0-3,7,10-11"`` -> ``[0, 1, 2, 3, 7, 10, 11]`` (inclusive ranges)."""
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep and lo:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                out.extend(range(a, b + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise ValueError(f"cannot parse {part!r} in {text!r}: use e.g. '0-3,7'") from None
+    if not out:
+        raise ValueError(f"no integers in {text!r}")
+    return out
+
+
+def parse_float_list(text: str) -> list:
+    """``"-1,-0.5,0"`` -> ``[-1.0, -0.5, 0.0]``."""
+    try:
+        values = [float(p) for p in str(text).split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"cannot parse {text!r} as comma-separated numbers") from None
+    if not values:
+        raise ValueError(f"no numbers in {text!r}")
+    return values
+
+
+def style_layers(spec: str, num_ws: int) -> list:
+    """Layer indices for ``coarse`` / ``middle`` / ``fine`` or an explicit list like ``0-3``."""
+    if spec in STYLE_RANGES:
+        lo, hi = STYLE_RANGES[spec]
+        layers = list(range(lo, num_ws if hi is None else min(hi, num_ws)))
+    else:
+        layers = parse_int_list(spec)
+    bad = [i for i in layers if not 0 <= i < num_ws]
+    if bad or not layers:
+        raise ValueError(
+            f"styles {spec!r} select layers {layers} but this network has layers 0-{num_ws - 1}"
+        )
+    return layers
+
+
+def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
+    """The official latent of a seed: ``np.random.RandomState(seed).randn(z_dim)``, float32."""
+    return np.random.RandomState(int(seed)).randn(z_dim).astype(np.float32)
+
+
+def labels_for(G, class_idx, n: int):
+    """One-hot labels ``[n, c_dim]`` for a conditional G, None for an unconditional one."""
+    if G.c_dim == 0:
+        if class_idx is not None:
+            raise ValueError("--class given but the network is unconditional (c_dim=0)")
+        return None
+    if class_idx is None:
+        raise ValueError(f"the network is conditional (c_dim={G.c_dim}): pass --class")
+    if not 0 <= class_idx < G.c_dim:
+        raise ValueError(f"--class must be in 0..{G.c_dim - 1}, got {class_idx}")
+    c = np.zeros((n, G.c_dim), np.float32)
+    c[:, class_idx] = 1.0
+    return c
+
+
+def noise_for_seed(G, seed: int, draw: int = 0) -> list:
+    """Per-layer noise ``[1, r, r, 1]`` of one image, from ``RandomState([seed, 1 + draw])``."""
+    rng = np.random.RandomState([int(seed), 1 + int(draw)])
+    return [rng.randn(*shape).astype(np.float32) for shape in G.synthesis.noise_shapes(1)]
+
+
+class Renderer:
+    """Mapping, truncation and synthesis of a Keras generator in batches, on numpy arrays.
+
+    Args:
+        G: the generator.
+        truncation_psi: psi on layers ``< truncation_cutoff`` (G's cutoff, 8, by default).
+        noise_mode: "random" (per-seed reproducible noise), "const" or "none".
+        class_idx: class of a conditional network.
+        batch_size: images per forward pass. The default 1 makes every image independent of
+            what else is rendered: with larger batches, float reduction order in the convolutions
+            can change (oneDNN picks kernels by batch size) and a pixel may move by one level.
+    """
+
+    def __init__(
+        self,
+        G,
+        truncation_psi=1.0,
+        noise_mode="const",
+        class_idx=None,
+        batch_size=1,
+        truncation_cutoff=None,
+    ):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        self.G = G
+        self.psi = float(truncation_psi)
+        self.cutoff = truncation_cutoff
+        self.noise_mode = noise_mode
+        self.class_idx = class_idx
+        self.batch_size = int(batch_size)
+        labels_for(G, class_idx, 1)  # validates --class early
+
+    def ws(self, seeds, psi=None, cutoff=None) -> np.ndarray:
+        """Truncated ``[N, num_ws, w_dim]`` of the seeds' official latents."""
+        zs = np.stack([z_from_seed(s, self.G.z_dim) for s in seeds])
+        return self.ws_from_z(zs, psi, cutoff)
+
+    def ws_from_z(self, zs, psi=None, cutoff=None) -> np.ndarray:
+        psi = self.psi if psi is None else float(psi)
+        cutoff = self.cutoff if cutoff is None else cutoff
+        out = []
+        for i in range(0, len(zs), self.batch_size):
+            z = np.asarray(zs[i : i + self.batch_size], np.float32)
+            ws = self.G.mapping(z, labels_for(self.G, self.class_idx, len(z)))
+            out.append(np.asarray(self.G.truncate(ws, psi, cutoff)))
+        return np.concatenate(out)
+
+    def synthesize(self, ws, noise_seeds=None, draw=0) -> np.ndarray:
+        """uint8 images ``[N, H, W, C]``; ``noise_seeds[i]`` keys image i's random noise."""
+        out = []
+        for i in range(0, len(ws), self.batch_size):
+            w = np.asarray(ws[i : i + self.batch_size], np.float32)
+            kwargs = {"noise_mode": self.noise_mode}
+            if self.noise_mode == "random":
+                if noise_seeds is None:
+                    raise ValueError("random noise needs noise_seeds")
+                per_image = [
+                    noise_for_seed(self.G, s, draw) for s in noise_seeds[i : i + self.batch_size]
+                ]
+                kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
+            out.append(imgs.to_uint8(np.asarray(self.G.synthesis(w, **kwargs))))
+        return np.concatenate(out)
+
+    def images(self, seeds) -> np.ndarray:
+        """uint8 images of the seeds."""
+        return self.synthesize(self.ws(seeds), noise_seeds=list(seeds))
+
+
+def generate_seed_images(renderer: Renderer, seeds, outdir) -> list:
+    """Write ``seed%04d.png`` for every seed; returns the paths."""
+    paths = []
+    for i in range(0, len(seeds), renderer.batch_size):
+        chunk = list(seeds[i : i + renderer.batch_size])
+        for seed, image in zip(chunk, renderer.images(chunk)):
+            paths.append(imgs.save_image(image, os.path.join(outdir, f"seed{seed:04d}.png")))
+    return paths
+
+
+def style_mixing_grid(renderer: Renderer, row_seeds, col_seeds, layers) -> np.ndarray:
+    """Paper Fig. 3: ``[(R+1)*H, (C+1)*W, ch]`` uint8 grid; the top-left cell is blank."""
+    row_ws = renderer.ws(row_seeds)
+    col_ws = renderer.ws(col_seeds)
+    row_imgs = renderer.synthesize(row_ws, noise_seeds=list(row_seeds))
+    col_imgs = renderer.synthesize(col_ws, noise_seeds=list(col_seeds))
+    mixed, noise_seeds = [], []
+    for r, rs in enumerate(row_seeds):
+        for c in range(len(col_seeds)):
+            w = row_ws[r].copy()
+            w[layers] = col_ws[c][layers]  # the column's styles copied into the row's w
+            mixed.append(w)
+            noise_seeds.append(rs)
+    mixed_imgs = renderer.synthesize(np.stack(mixed), noise_seeds=noise_seeds)
+    blank = np.zeros_like(row_imgs[0])
+    tiles = [blank, *col_imgs]
+    for r in range(len(row_seeds)):
+        tiles.append(row_imgs[r])
+        tiles.extend(mixed_imgs[r * len(col_seeds) : (r + 1) * len(col_seeds)])
+    return imgs.make_grid(np.stack(tiles), grid_size=(len(col_seeds) + 1, len(row_seeds) + 1))
+
+
+def truncation_grid(renderer: Renderer, seeds, psis) -> np.ndarray:
+    """Paper Fig. 8: one row per seed, one column per psi, truncation on *all* layers as the
+    official figure script does (``w_avg + psi * (w - w_avg)``)."""
+    num_ws = renderer.G.num_ws
+    tiles = []
+    for seed in seeds:
+        ws = np.concatenate([renderer.ws([seed], psi=psi, cutoff=num_ws) for psi in psis])
+        tiles.append(renderer.synthesize(ws, noise_seeds=[seed] * len(psis)))
+    return imgs.make_grid(np.concatenate(tiles), grid_size=(len(psis), len(seeds)))
+
+
+def noise_std_image(images_uint8) -> np.ndarray:
+    """Per-pixel standard deviation over draws ``[D, H, W, C]`` of the channel mean, x4 (uint8,
+    3 channels), as in the paper's Fig. 4 (c)."""
+    x = np.asarray(images_uint8, np.float64).mean(axis=3)  # [D, H, W]
+    std = np.clip(np.std(x, axis=0) * 4.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(std[..., None], images_uint8.shape[-1], axis=-1)
+
+
+def noise_grid(renderer: Renderer, seeds, num_draws=4) -> np.ndarray:
+    """Paper Fig. 4: per seed (row) ``num_draws`` images of one w with independent noise
+    draws, then their per-pixel standard deviation image (last column)."""
+    if num_draws < 2:
+        raise ValueError(f"--num-draws must be >= 2, got {num_draws}")
+    random_noise = Renderer(
+        renderer.G,
+        renderer.psi,
+        "random",
+        renderer.class_idx,
+        renderer.batch_size,
+        renderer.cutoff,
+    )
+    tiles = []
+    for seed in seeds:
+        ws = random_noise.ws([seed])
+        draws = np.concatenate(
+            [random_noise.synthesize(ws, noise_seeds=[seed], draw=d) for d in range(num_draws)]
+        )
+        tiles.extend([*draws, noise_std_image(draws)])
+    return imgs.make_grid(np.stack(tiles), grid_size=(num_draws + 1, len(seeds)))
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between vectors ``a`` and ``b`` (lerp when nearly parallel)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolation_frames(renderer: Renderer, seeds, frames=30, space="z") -> np.ndarray:
+    """Latent walk through ``seeds`` (keyframes): slerp in z or lerp in w, ``frames`` per
+    segment plus the last keyframe; one noise (that of the first seed) for every frame."""
+    if len(seeds) < 2:
+        raise ValueError(f"interpolation needs at least two seeds, got {list(seeds)}")
+    if space not in ("z", "w"):
+        raise ValueError(f"--space must be 'z' or 'w', got {space!r}")
+    ts = np.arange(frames) / frames
+    if space == "z":
+        zs = [z_from_seed(s, renderer.G.z_dim) for s in seeds]
+        path = [slerp(zs[i], zs[i + 1], t) for i in range(len(zs) - 1) for t in ts] + [zs[-1]]
+        ws = renderer.ws_from_z(np.stack(path).astype(np.float32))
+    else:
+        keys = renderer.ws(seeds)
+        path = [(1 - t) * keys[i] + t * keys[i + 1] for i in range(len(keys) - 1) for t in ts]
+        ws = np.stack(path + [keys[-1]]).astype(np.float32)
+    return renderer.synthesize(ws, noise_seeds=[seeds[0]] * len(ws))
+
+
+def save_frames(frames, frame_dir) -> str:
+    """Write ``frame%04d.png`` files into a fresh ``frame_dir`` (replaced as a whole, so no
+    stale frames of an earlier, longer run remain)."""
+    tmp = imgs.temp_sibling(frame_dir, make_dir=True)
+    try:
+        for i, frame in enumerate(frames):
+            imgs.save_image(frame, os.path.join(tmp, f"frame{i:04d}.png"))
+        return imgs.replace_directory(tmp, frame_dir, overwrite=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m stylegan_tf.generate",
+        description="Generate images or one of the paper's figures from a generator.",
+    )
+    p.add_argument("--network", required=True, help=".keras snapshot, run dir or checkpoint")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--figure", choices=FIGURES, default=None, help="a figure instead of images")
+    p.add_argument("--seeds", default=None, help="e.g. 0-99 or 1,5,7 (default 0-7 / per figure)")
+    p.add_argument("--truncation-psi", type=float, default=1.0)
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
+    p.add_argument("--class", dest="class_idx", type=int, default=None)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="images per forward pass (>1 is faster but a pixel "
+        "may differ by one level from the image rendered alone)",
+    )
+    p.add_argument("--row-seeds", default="0-4", help="style-mixing rows (they receive styles)")
+    p.add_argument("--col-seeds", default="5-9", help="style-mixing columns (styles copied)")
+    p.add_argument("--styles", default="coarse", help="coarse|middle|fine or layers like 0-3")
+    p.add_argument("--psis", default="-1,-0.5,0,0.5,1", help="truncation figure psi values")
+    p.add_argument("--num-draws", type=int, default=4, help="noise figure: draws per seed")
+    p.add_argument("--frames", type=int, default=30, help="interpolation: frames per segment")
+    p.add_argument("--space", choices=("z", "w"), default="z", help="interpolation space")
+    p.add_argument("--fps", type=float, default=25.0, help="interpolation GIF frame rate")
+    args = p.parse_args(argv)
+
+    from stylegan_tf.export import load_generator
+
+    try:
+        G = load_generator(args.network)
+        r = Renderer(G, args.truncation_psi, args.noise_mode, args.class_idx, args.batch)
+        seeds = parse_int_list(args.seeds) if args.seeds else None
+        out = args.outdir
+        os.makedirs(out, exist_ok=True)
+        if args.figure is None:
+            paths = generate_seed_images(r, seeds or list(range(8)), out)
+            print(f"wrote {len(paths)} images to {out}")
+        elif args.figure == "style-mixing":
+            layers = style_layers(args.styles, G.num_ws)
+            grid = style_mixing_grid(
+                r, parse_int_list(args.row_seeds), parse_int_list(args.col_seeds), layers
+            )
+            print(imgs.save_image(grid, os.path.join(out, "style-mixing.png")))
+        elif args.figure == "truncation":
+            grid = truncation_grid(r, seeds or [0, 1], parse_float_list(args.psis))
+            print(imgs.save_image(grid, os.path.join(out, "truncation.png")))
+        elif args.figure == "noise":
+            grid = noise_grid(r, seeds or [0, 1], args.num_draws)
+            print(imgs.save_image(grid, os.path.join(out, "noise.png")))
+        else:
+            frames = interpolation_frames(r, seeds or [0, 1, 2], args.frames, args.space)
+            frame_dir = os.path.join(out, "interpolation_frames")
+            save_frames(frames, frame_dir)
+            gif = os.path.join(out, "interpolation.gif")
+            imgs.save_gif(frames, gif, duration_ms=1000.0 / args.fps)
+            print(f"{gif} ({len(frames)} frames, PNGs in {frame_dir})")
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Command line: evaluate metrics of a trained generator.
+
+    python -m metrics.run_metrics --network PATH --data DIR --metrics fid50k,ppl_wend
+
+PATH is a `.keras` generator snapshot or a run directory (its newest `network-snapshot-*.keras`,
+through `stylegan_tf.loading.load_generator` when that module exists). Each result is printed
+to stdout and appended as one JSON line to `<outdir>/metric-<name>.jsonl` (`--outdir` defaults
+to the run directory holding the snapshot, else the current directory). When the run directory
+has a `training_options.json`, its mirror-augmentation setting (and data path, if recorded) are
+used unless given here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__all__ = ["load_network", "main"]
+
+
+def _newest_snapshot(run_dir: str) -> str | None:
+    snapshots = sorted(glob.glob(os.path.join(run_dir, "network-snapshot-*.keras")))
+    if snapshots:
+        return snapshots[-1]
+    others = sorted(glob.glob(os.path.join(run_dir, "*.keras")))
+    preferred = [p for p in others if os.path.basename(p) in ("G_ema.keras", "Gs.keras")]
+    return (preferred or others or [None])[-1]
+
+
+def _run_dir_of(path: str) -> str | None:
+    """The run directory a snapshot, run directory or checkpoint path belongs to."""
+    here = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    for candidate in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(candidate, "training_options.json")):
+            return candidate
+    return here if glob.glob(os.path.join(here, "network-snapshot-*.keras")) else None
+
+
+def _load_keras_generator(path: str):
+    import keras
+
+    import networks  # noqa: F401  (registers the custom Keras objects)
+
+    if os.path.isdir(path):
+        snapshot = _newest_snapshot(path)
+        if snapshot is None:
+            raise FileNotFoundError(f"no *.keras generator snapshot in '{path}'")
+        path = snapshot
+    if not path.endswith(".keras"):
+        raise ValueError(f"cannot load a generator from '{path}': expected a .keras file")
+    G = keras.saving.load_model(path, compile=False)
+    for attr in ("z_dim", "img_resolution", "mapping", "synthesis"):
+        if not hasattr(G, attr):
+            raise ValueError(f"'{path}' holds a {type(G).__name__}, not a generator")
+    return G
+
+
+def load_network(path: str):
+    """Loads a generator from a `.keras` snapshot, a run directory or a checkpoint.
+
+    Uses `stylegan_tf.loading.load_generator` when it exists (which also reads checkpoints),
+    else loads `.keras` files (a directory: its newest `network-snapshot-*.keras`) itself.
+
+    Returns:
+      `(G, description of what was loaded, run directory or None)`.
+    """
+    path = os.fspath(path)
+    try:
+        from stylegan_tf.loading import load_generator
+    except ImportError:
+        load_generator = None
+    if load_generator is not None:
+        G = load_generator(path)
+    else:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"network '{path}' does not exist")
+        G = _load_keras_generator(path)
+    snapshot = (_newest_snapshot(path) or path) if os.path.isdir(path) else path
+    return G, snapshot, _run_dir_of(path)
+
+
+def _find_key(obj, keys):
+    if isinstance(obj, dict):
+        for key in keys:
+            if key in obj and not isinstance(obj[key], dict):
+                return obj[key]
+        for value in obj.values():
+            found = _find_key(value, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def _run_options(run_dir: str | None) -> dict:
+    if run_dir is None:
+        return {}
+    path = os.path.join(run_dir, "training_options.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        options = json.load(f)
+    return {
+        "mirror": _find_key(options, ("mirror_augment", "mirror")),
+        "data": _find_key(options, ("data", "data_dir", "dataset", "data_path")),
+    }
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _load_classifiers(paths: str):
+    import keras
+
+    return [keras.saving.load_model(p, compile=False) for p in paths.split(",") if p]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from metrics.registry import describe_metrics
+
+    names = "\n".join(f"  {k:<15} {v}" for k, v in describe_metrics().items())
+    parser = argparse.ArgumentParser(
+        prog="python -m metrics.run_metrics",
+        description="Evaluate metrics of a trained StyleGAN generator.",
+        epilog="metrics:\n" + names,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--network", required=True, help=".keras snapshot or run directory")
+    parser.add_argument("--data", help="dataset directory (FID/KID); default: the run's")
+    parser.add_argument("--metrics", default="fid50k", help="comma-separated (default fid50k)")
+    parser.add_argument("--outdir", help="where metric-NAME.jsonl goes (default: run dir or cwd)")
+    parser.add_argument("--mirror", type=_parse_bool, help="x-flip reals (default: the run's)")
+    parser.add_argument("--cache-dir", help="real-statistics cache (default ~/.cache/stylegan_tf)")
+    parser.add_argument("--batch", type=int, default=16, help="images per batch and GPU")
+    parser.add_argument("--gpus", type=int, default=1, help="number of GPUs (scales the batch)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of latents and noise")
+    parser.add_argument("--classifiers", default="", help="comma-separated .keras files (ls)")
+    parser.add_argument("--fid-method", default="sqrtm", choices=("sqrtm", "eigh"))
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from metrics.cache import append_jsonl
+    from metrics.metric_utils import MetricOptions
+    from metrics.registry import calc_metric, get_metric
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    try:
+        for name in names:
+            get_metric(name)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    G, snapshot, run_dir = load_network(args.network)
+    run = _run_options(run_dir)
+    mirror = args.mirror if args.mirror is not None else bool(run.get("mirror") or False)
+    data = args.data or run.get("data")
+    outdir = args.outdir or run_dir or os.getcwd()
+    opts = MetricOptions(
+        G=G,
+        dataset=data,
+        mirror=mirror,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch,
+        num_gpus=args.gpus,
+        seed=args.seed,
+        verbose=not args.quiet,
+        classifiers=_load_classifiers(args.classifiers),
+        fid_method=args.fid_method,
+    )
+    for name in names:
+        record = calc_metric(name, opts)
+        record.update(
+            network=os.path.abspath(snapshot),
+            data=None if data is None else os.path.abspath(os.fspath(data)),
+            mirror=mirror,
+            num_gpus=args.gpus,
+            timestamp=time.time(),
+        )
+        results = " ".join(f"{k} {v:.4f}" for k, v in record["results"].items())
+        print(f"{os.path.basename(snapshot):<30} time {record['total_time']:8.1f}s {results}")
+        append_jsonl(os.path.join(outdir, f"metric-{name}.jsonl"), record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The metric registry, `compute_metrics` (the training loop's entry) and the command line."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from metrics import cache, compute_metrics, get_metric, list_metrics, registry, run_metrics
+from metrics.metric_utils import ArrayDataset
+from metrics.ppl import compute_ppl
+from networks import Generator
+
+
+def test_names_and_patterns():
+    for name in ("fid50k", "fid50k_full", "fid10k", "fid3k_full", "kid50k_full", "kid1k"):
+        assert get_metric(name).name == name
+    assert "50000 fakes vs the first 50000 reals" in get_metric("fid50k").description
+    assert "all reals" in get_metric("fid7k_full").description
+    for name in ("ppl_zfull", "ppl_wfull", "ppl_zend", "ppl_wend", "ls"):
+        assert name in list_metrics() and get_metric(name).name == name
+    assert "fid{N}k" in list_metrics()
+    for bad in ("fid0k", "fidk", "fid10", "fid10k_ful", "ppl_xend", "FID50k"):
+        with pytest.raises(ValueError, match="unknown metric"):
+            get_metric(bad)
+
+
+class TinyBankG:
+    z_dim, c_dim, img_resolution, img_channels = 4, 0, 8, 3
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, z, c=None, truncation_psi=1.0, noise_mode="random"):
+        return self.rng.uniform(-1, 1, (len(z), 8, 8, 3)).astype(np.float32)
+
+
+class MeanDetector:
+    cache_id = "mean-detector"
+
+    def __call__(self, images):
+        x = images.astype(np.float64)
+        return np.stack([x.mean((1, 2, 3)), x.std((1, 2, 3)), x[..., 0].mean((1, 2))], 1)
+
+
+def test_compute_metrics_record():
+    reals = np.random.RandomState(0).randint(0, 256, (1500, 8, 8, 3)).astype(np.uint8)
+    record = compute_metrics(
+        TinyBankG(0),
+        ArrayDataset(reals),
+        "fid1k,fid1k_full",
+        cache_dir=False,
+        verbose=False,
+        detector=MeanDetector(),
+        batch_size=64,
+        snapshot="network-snapshot-000010.keras",
+    )
+    assert set(record["results"]) == {"fid1k", "fid1k_full"}
+    assert record["metrics"] == ["fid1k", "fid1k_full"]
+    assert record["snapshot"] == "network-snapshot-000010.keras" and record["total_time"] >= 0
+    # Uniform noise fakes vs uniform uint8 reals: the same distribution up to sampling noise.
+    assert 0 <= record["results"]["fid1k"] < 5.0
+    with pytest.raises(ValueError, match="unknown metric"):
+        compute_metrics(TinyBankG(0), reals, ["fid1k", "nope"])
+
+
+def test_append_jsonl_and_cache_files(tmp_path):
+    path = tmp_path / "m.jsonl"
+    cache.append_jsonl(str(path), {"a": 1})
+    cache.append_jsonl(str(path), {"b": 2})
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a": 1}, {"b": 2}]
+    f1 = cache.cache_file(str(tmp_path), "stats", {"num": 1, "mirror": False}, "ffhq")
+    f2 = cache.cache_file(str(tmp_path), "stats", {"mirror": False, "num": 1}, "ffhq")
+    f3 = cache.cache_file(str(tmp_path), "stats", {"mirror": True, "num": 1}, "ffhq")
+    assert f1 == f2 != f3 and f1.endswith("-stats-ffhq.npz")
+    cache.save_npz_atomic(f1, mu=np.arange(3.0))
+    np.testing.assert_array_equal(cache.load_npz(f1)["mu"], np.arange(3.0))
+    assert cache.load_npz(f3) is None
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp")] == []
+
+
+def test_command_line(tmp_path, monkeypatch, capsys):
+    G = Generator(
+        img_resolution=32, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    G.save(str(run_dir / "network-snapshot-000004.keras"))
+    (run_dir / "training_options.json").write_text(json.dumps({"training": {"mirror_augment": 1}}))
+    # A short PPL under the CLI's name (the registered one uses 100k samples).
+    quick = registry.Metric(
+        "ppl_wend", lambda o: {"ppl_wend": compute_ppl(o, "w", "end", num_samples=4)["ppl"]}, ""
+    )
+    monkeypatch.setitem(registry._FIXED, "ppl_wend", quick)
+    args = ["--network", str(run_dir), "--metrics", "ppl_wend", "--batch", "4", "--quiet"]
+    assert run_metrics.main(args) == 0
+    assert (
+        run_metrics.main(args[:1] + [str(run_dir / "network-snapshot-000004.keras")] + args[2:])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("network-snapshot-000004.keras") == 2 and "ppl_wend" in out
+    lines = (run_dir / "metric-ppl_wend.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2 and records[0]["results"]["ppl_wend"] > 0
+    assert records[0]["mirror"] is True  # from training_options.json
+    assert records[0]["network"].endswith("network-snapshot-000004.keras")
+    assert run_metrics.main(["--network", str(run_dir), "--metrics", "fid5"]) == 2
+    with pytest.raises(FileNotFoundError):
+        run_metrics.load_network(str(tmp_path / "missing.keras"))
+    # Without stylegan_tf.loading, .keras files and run directories are loaded directly.
+    monkeypatch.setitem(sys.modules, "stylegan_tf.loading", None)
+    G2, snapshot, found_run = run_metrics.load_network(str(run_dir))
+    assert snapshot.endswith("network-snapshot-000004.keras") and found_run == str(run_dir)
+    np.testing.assert_array_equal(G2.mapping.weights[0].numpy(), G.mapping.weights[0].numpy())
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_metrics.load_network(str(tmp_path / "missing.keras"))

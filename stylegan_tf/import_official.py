@@ -26,7 +26,6 @@ exporter's SavedModel of G_ema) and ``import_info.json`` (the inferred configura
 from __future__ import annotations
 
 import argparse
-import codecs
 import collections
 import dataclasses
 import json
@@ -47,6 +46,7 @@ from stylegan_tf.config import (  # noqa: E402
     channels,
     is_power_of_two,
 )
+from stylegan_tf.safe_pickle import NUMPY_GLOBALS, AllowListUnpickler  # noqa: E402
 
 
 class NetworkState(dict):
@@ -66,40 +66,6 @@ class _EasyDict(dict):
     """Stand-in for ``dnnlib.util.EasyDict`` (a dict with attribute access in the original)."""
 
 
-def _reconstruct(subtype, shape, dtype):
-    """``numpy.core.multiarray._reconstruct`` restricted to plain, non-object ndarrays."""
-    if subtype is not np.ndarray:
-        raise pickle.UnpicklingError(f"only numpy.ndarray may be rebuilt, got {subtype!r}")
-    return np.ndarray.__new__(np.ndarray, shape, _dtype(dtype) if isinstance(dtype, str) else dtype)
-
-
-def _dtype(spec, align=False, copy=False):
-    """``numpy.dtype`` without object dtypes (they would unpickle arbitrary objects)."""
-    dt = np.dtype(spec, align=align, copy=copy)
-    if dt.hasobject:
-        raise pickle.UnpicklingError(f"object dtype {spec!r} is not allowed")
-    return dt
-
-
-def _frombuffer(buf, dtype, shape, order):
-    """``numpy.core.numeric._frombuffer`` (protocol-5 arrays), non-object dtypes only."""
-    dt = _dtype(dtype)
-    return np.frombuffer(buf, dtype=dt).reshape(shape, order=order).copy()
-
-
-def _scalar(dtype, data=None):
-    """``numpy.core.multiarray.scalar`` for non-object dtypes."""
-    dt = _dtype(dtype)
-    return np.frombuffer(data, dtype=dt)[0] if data is not None else dt.type()
-
-
-def _codecs_encode(text, encoding="utf-8"):
-    """``_codecs.encode`` as protocol-2 pickles use it for bytes: str -> latin-1 bytes only."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"_codecs.encode only for latin1 text, got {encoding!r}")
-    return codecs.encode(text, encoding)
-
-
 def _object_reconstructor(cls, base, state):
     """``copyreg._reconstructor`` for protocol 0/1 pickles, for allow-listed classes only."""
     if cls not in (NetworkState, _EasyDict, collections.OrderedDict) or base is not object:
@@ -108,18 +74,9 @@ def _object_reconstructor(cls, base, state):
 
 
 _ALLOWED = {
+    **NUMPY_GLOBALS,
     ("dnnlib.tflib.network", "Network"): NetworkState,
     ("dnnlib.util", "EasyDict"): _EasyDict,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _scalar,
-    ("numpy._core.multiarray", "scalar"): _scalar,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): _dtype,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("_codecs", "encode"): _codecs_encode,
     ("copy_reg", "_reconstructor"): _object_reconstructor,
     ("copyreg", "_reconstructor"): _object_reconstructor,
     ("__builtin__", "object"): object,
@@ -127,25 +84,21 @@ _ALLOWED = {
 }
 
 
-class OfficialUnpickler(pickle.Unpickler):
+class OfficialUnpickler(AllowListUnpickler):
     """Unpickler that only resolves the allow-listed globals of an official StyleGAN pickle.
 
     Any other global (``os.system``, ``builtins.eval``, a custom class, ...) raises
     ``pickle.UnpicklingError`` naming ``module.name`` before anything can be called.
     """
 
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to unpickle global '{module}.{name}': not part of an official "
-                "StyleGAN network pickle (only dnnlib.tflib.network.Network and numpy arrays "
-                "are allowed)"
-            ) from None
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError(f"persistent ids are not allowed, got {pid!r}")
+    def __init__(self, file, **kwargs):
+        super().__init__(
+            file,
+            _ALLOWED,
+            "an official StyleGAN network pickle (only "
+            "dnnlib.tflib.network.Network and numpy arrays are allowed)",
+            **kwargs,
+        )
 
 
 def load_official_pickle(path):

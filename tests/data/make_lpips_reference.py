@@ -44,8 +44,8 @@ def reference_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _load_safe_pickle():
-    # metrics/safe_pickle.py needs only numpy; load it by path (no TF in this venv).
-    path = os.path.join(HERE, "..", "..", "metrics", "safe_pickle.py")
+    # stylegan_tf/safe_pickle.py needs only numpy; load it by path (no TF in this venv).
+    path = os.path.join(HERE, "..", "..", "stylegan_tf", "safe_pickle.py")
     spec = importlib.util.spec_from_file_location("safe_pickle", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

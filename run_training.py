@@ -23,7 +23,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from stylegan_tf.config import PRESETS, Config, get_preset  # noqa: E402
+from stylegan_tf.util import import_tensorflow_quietly  # noqa: E402
 
 # Kept here (not imported) so that argument errors are reported before TensorFlow loads;
 # tests check that they equal training.distribute.STRATEGIES and training.losses.LOSSES.
@@ -79,35 +79,6 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
-
-
-@contextlib.contextmanager
-def quiet_stderr_fd():
-    """Hide what C++ code writes to fd 2 (TensorFlow's start-up and device-probe log lines);
-    replay it if the block raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def import_tensorflow_quietly():
-    """Import TensorFlow and probe its devices with the C++ log lines hidden."""
-    with quiet_stderr_fd():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-    return tf
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,7 +284,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         cfg, preset = resolve_config(args)
-        import_tensorflow_quietly()
+        import_tensorflow_quietly(probe_devices=True)
         outdir = args.outdir or os.path.join("runs", preset)
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         if metrics:

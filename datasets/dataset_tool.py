@@ -80,6 +80,7 @@ from datasets.format import (
     shard_filename,
 )
 from datasets.sources import IMAGE_EXTENSIONS, resolve_labels, resolve_source
+from stylegan_tf.util import import_tensorflow_quietly as _import_tf_quietly
 
 __all__ = ["create_dataset", "describe_dataset", "verify_dataset", "main"]
 
@@ -91,29 +92,10 @@ _POOL_START_TIMEOUT = 120
 
 
 def import_tensorflow_quietly():
-    """Import TensorFlow with its start-up log lines (written to fd 2 by C++) hidden.
-
-    Keeps the tool's stderr to its own progress and one-line errors. If the import fails, the
-    captured text is replayed to stderr before the exception propagates.
-    """
+    """Import TensorFlow with its start-up log lines hidden (see :mod:`stylegan_tf.util`)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return tf
+    return _import_tf_quietly()
 
 
 class _Progress:

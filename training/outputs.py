@@ -20,12 +20,11 @@ import math
 import os
 import resource
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from stylegan_tf.images import make_grid, save_image_grid
+from stylegan_tf.images import atomic_write, make_grid, save_image_grid
 
 __all__ = [
     "OPTIONS_FILE",
@@ -109,19 +108,13 @@ def format_duration(seconds: float) -> str:
 
 def write_json_atomic(path: str, data) -> str:
     """Write ``data`` as indented JSON to ``path`` through a temporary file + rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
+
+    def write(tmp):
+        with open(tmp, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 class CheckpointWriter:
@@ -159,18 +152,7 @@ class CheckpointWriter:
 
 def save_network_snapshot(G, path: str) -> str:
     """Save ``G`` as a ``.keras`` file atomically (temporary sibling + rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".keras", dir=directory)
-    os.close(fd)
-    try:
-        G.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(path, G.save)
 
 
 class RunLog:

@@ -80,6 +80,7 @@ from datasets.format import (
     shard_filename,
 )
 from datasets.sources import IMAGE_EXTENSIONS, resolve_labels, resolve_source
+from stylegan_tf.config import is_power_of_two
 from stylegan_tf.util import import_tensorflow_quietly as _import_tf_quietly
 
 __all__ = ["create_dataset", "describe_dataset", "verify_dataset", "main"]
@@ -285,12 +286,7 @@ def _validate(
     max_images,
     workers,
 ):
-    if (
-        isinstance(resolution, bool)
-        or not isinstance(resolution, int)
-        or resolution < MIN_RESOLUTION
-        or resolution & (resolution - 1)
-    ):
+    if not is_power_of_two(resolution) or resolution < MIN_RESOLUTION:
         raise UsageError(
             "--resolution", f"must be a power of two >= {MIN_RESOLUTION}, got {resolution!r}"
         )

@@ -42,7 +42,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from stylegan_tf.images import atomic_write, replace_directory, temp_sibling  # noqa: E402
+from stylegan_tf.files import atomic_write, replace_directory, temp_sibling  # noqa: E402
 
 SIGNATURES = ("serving_default", "mapping", "synthesis", "generate_from_seed")
 INFO_FILE = "stylegan_export.json"

@@ -34,6 +34,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 
+from stylegan_tf import files  # noqa: E402
 from stylegan_tf import images as imgs  # noqa: E402
 
 FIGURES = ("style-mixing", "truncation", "noise", "interpolation")
@@ -290,11 +291,11 @@ def interpolation_frames(renderer: Renderer, seeds, frames=30, space="z") -> np.
 def save_frames(frames, frame_dir) -> str:
     """Write ``frame%04d.png`` files into a fresh ``frame_dir`` (replaced as a whole, so no
     stale frames of an earlier, longer run remain)."""
-    tmp = imgs.temp_sibling(frame_dir, make_dir=True)
+    tmp = files.temp_sibling(frame_dir, make_dir=True)
     try:
         for i, frame in enumerate(frames):
             imgs.save_image(frame, os.path.join(tmp, f"frame{i:04d}.png"))
-        return imgs.replace_directory(tmp, frame_dir, overwrite=True)
+        return files.replace_directory(tmp, frame_dir, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

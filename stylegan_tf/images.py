@@ -12,13 +12,11 @@ Example:
 from __future__ import annotations
 
 import math
-import os
-import secrets
-import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
+
+from stylegan_tf.files import atomic_write
 
 
 def to_uint8(images, drange=(-1, 1)) -> np.ndarray:
@@ -83,67 +81,6 @@ def _pil_image(image) -> Image.Image:
     if image.ndim == 3 and image.shape[-1] == 3:
         return Image.fromarray(image, "RGB")
     raise ValueError(f"expected an [H, W], [H, W, 1] or [H, W, 3] image, got {image.shape}")
-
-
-def temp_sibling(path, make_dir=False) -> str:
-    """A fresh hidden name next to ``path`` (same filesystem, so a rename is atomic).
-
-    With ``make_dir`` the directory is created (permissions from the umask, unlike
-    ``tempfile.mkdtemp``'s 0700); otherwise only the unused name is returned.
-    """
-    path = os.path.abspath(os.fspath(path))
-    parent, base = os.path.split(path)
-    os.makedirs(parent, exist_ok=True)
-    suffix = "" if make_dir else os.path.splitext(base)[1]
-    for _ in range(100):
-        name = os.path.join(parent, f".{base}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
-        if make_dir:
-            try:
-                os.mkdir(name)
-            except FileExistsError:
-                continue
-            return name
-        if not os.path.lexists(name):
-            return name
-    raise FileExistsError(f"could not find a free temporary name next to {path}")
-
-
-def atomic_write(path, write_fn) -> str:
-    """Run ``write_fn(tmp_path)`` on a temporary sibling of ``path``, then rename it into place
-    (readers never see a partial file). Returns ``path``."""
-    path = os.fspath(path)
-    tmp = temp_sibling(path)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def replace_directory(tmp, out_dir, overwrite=False) -> str:
-    """Move the finished directory ``tmp`` to ``out_dir`` by renaming (same filesystem).
-
-    An empty ``out_dir`` is replaced; a non-empty one raises ``FileExistsError`` unless
-    ``overwrite``, in which case it is moved aside first and deleted after the rename.
-    """
-    tmp, out_dir = os.fspath(tmp), os.fspath(out_dir)
-    trash = None
-    if os.path.lexists(out_dir):
-        if os.path.isdir(out_dir) and not os.path.islink(out_dir) and not os.listdir(out_dir):
-            os.rmdir(out_dir)
-        elif not overwrite:
-            raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True)")
-        else:
-            parent = os.path.dirname(os.path.abspath(out_dir))
-            trash = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-            os.rename(out_dir, os.path.join(trash, "old"))
-    os.rename(tmp, out_dir)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-    return out_dir
 
 
 def save_image(image, path, drange=(-1, 1)) -> str:

@@ -334,7 +334,7 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     them; ``saved_model/`` is the inference SavedModel of G_ema.
     """
     from stylegan_tf.export import export_saved_model
-    from stylegan_tf.images import replace_directory, temp_sibling
+    from stylegan_tf.files import replace_directory, temp_sibling
 
     nets = split_networks(load_official_pickle(pkl_path))
     out_dir = os.path.abspath(os.fspath(out_dir))

@@ -24,7 +24,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from stylegan_tf.images import atomic_write, make_grid, save_image_grid
+from stylegan_tf.files import atomic_write
+from stylegan_tf.images import make_grid, save_image_grid
 
 __all__ = [
     "OPTIONS_FILE",

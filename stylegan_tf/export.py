@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -42,7 +41,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from stylegan_tf.files import atomic_write, replace_directory, temp_sibling  # noqa: E402
+from stylegan_tf.files import atomic_directory, atomic_write  # noqa: E402
 
 SIGNATURES = ("serving_default", "mapping", "synthesis", "generate_from_seed")
 INFO_FILE = "stylegan_export.json"
@@ -349,15 +348,10 @@ def export_saved_model(G, out_dir, *, tflite_path=None, overwrite=False, truncat
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     module = GeneratorExport(G, truncation_cutoff=truncation_cutoff)
-    tmp = temp_sibling(out_dir, make_dir=True)
-    try:
+    with atomic_directory(out_dir, overwrite) as tmp:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         with open(os.path.join(tmp, INFO_FILE), "w") as f:
             json.dump(module.info(), f, indent=2)
-        replace_directory(tmp, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if tflite_path is not None:
         export_tflite(G, tflite_path, truncation_cutoff=truncation_cutoff, module=module)
     return out_dir

@@ -1,8 +1,8 @@
 """Files and folders written safely: temporary siblings renamed into place, cleanup of what
 killed processes left behind, and one exclusive lock per output folder.
 
-Every writer in the project goes through these helpers, so a reader never sees a half-written
-file or folder, and two processes never write into the same run, dataset or export folder.
+Writers use them so that a reader never sees a half-written file or folder; ``DirLock`` lets a
+tool refuse to write into a folder another live process is writing.
 
 Temporary names are ``.{name}.tmp-{pid}-{hex}`` next to their target, so that a later run can
 tell which ones belong to a dead process (``remove_stale_temps``).
@@ -172,7 +172,7 @@ class DirLock:
     never go stale; the file only keeps the last holder's PID, host and purpose, used in the
     error message and to say when a dead run's lock is taken over. For a folder that must not
     exist yet (a dataset, an export), lock its future path: the lock file then lives beside it as
-    ``.{name}.stylegan_tf.lock``.
+    ``.{name}.stylegan_tf.lock`` and stays there (an empty file) after release.
     """
 
     def __init__(self, directory, what="this tool", inside=True, log=None):
@@ -223,9 +223,8 @@ class DirLock:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
-        if not os.path.basename(self.path) == LOCK_NAME:  # a sibling lock file: tidy it away
-            with contextlib.suppress(OSError):
-                os.remove(self.path)
+        # The lock file is never deleted: a process already waiting on this inode would otherwise
+        # hold a lock on a deleted file while a newcomer locks a fresh one, and both would write.
 
     def __enter__(self) -> DirLock:
         return self.acquire()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -291,14 +290,10 @@ def interpolation_frames(renderer: Renderer, seeds, frames=30, space="z") -> np.
 def save_frames(frames, frame_dir) -> str:
     """Write ``frame%04d.png`` files into a fresh ``frame_dir`` (replaced as a whole, so no
     stale frames of an earlier, longer run remain)."""
-    tmp = files.temp_sibling(frame_dir, make_dir=True)
-    try:
+    with files.atomic_directory(frame_dir, overwrite=True) as tmp:
         for i, frame in enumerate(frames):
             imgs.save_image(frame, os.path.join(tmp, f"frame{i:04d}.png"))
-        return files.replace_directory(tmp, frame_dir, overwrite=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return frame_dir
 
 
 def main(argv=None) -> int:

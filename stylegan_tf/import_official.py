@@ -33,7 +33,6 @@ import math
 import os
 import pickle
 import re
-import shutil
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -334,7 +333,7 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     them; ``saved_model/`` is the inference SavedModel of G_ema.
     """
     from stylegan_tf.export import export_saved_model
-    from stylegan_tf.files import replace_directory, temp_sibling
+    from stylegan_tf.files import atomic_directory
 
     nets = split_networks(load_official_pickle(pkl_path))
     out_dir = os.path.abspath(os.fspath(out_dir))
@@ -351,18 +350,13 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     if "D" in nets:
         models["D"], d_cfg = build_discriminator(nets["D"])
         info["D"] = dataclasses.asdict(d_cfg)
-    tmp = temp_sibling(out_dir, make_dir=True)
-    try:
+    with atomic_directory(out_dir, overwrite) as tmp:
         for key, model in models.items():
             model.save(os.path.join(tmp, f"{key}.keras"))
         if saved_model:
             export_saved_model(G_ema, os.path.join(tmp, "saved_model"))
         with open(os.path.join(tmp, "import_info.json"), "w") as f:
             json.dump(info, f, indent=2, default=str)
-        replace_directory(tmp, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     paths = {key: os.path.join(out_dir, f"{key}.keras") for key in models}
     if saved_model:
         paths["saved_model"] = os.path.join(out_dir, "saved_model")

@@ -172,7 +172,9 @@ class _ShardWriter:
                 }
             )
         )
-        record = example.SerializeToString()
+        # deterministic: map entries (the feature names) sorted, so that the same images give the
+        # same bytes in every process (plain serialization orders them by a per-process hash).
+        record = example.SerializeToString(deterministic=True)
         size = len(record) + 16  # TFRecord framing: length, its crc, data crc
         if self.writer is not None:
             _, n, b = self.shards[-1]

@@ -87,7 +87,14 @@ from stylegan_tf import files
 from stylegan_tf.config import is_power_of_two
 from stylegan_tf.util import import_tensorflow_quietly as _import_tf_quietly
 
-__all__ = ["create_dataset", "describe_dataset", "verify_dataset", "main", "Terminated"]
+__all__ = [
+    "create_dataset",
+    "describe_dataset",
+    "verify_dataset",
+    "main",
+    "DestInUse",
+    "Terminated",
+]
 
 DEFAULT_SEED = 123  # the official np.random.RandomState(123)
 DEFAULT_SHARD_MB = 128.0
@@ -348,6 +355,10 @@ class _Plan:
     order: np.ndarray
 
 
+class DestInUse(UsageError):
+    """Another live run of the tool holds ``--dest``'s lock (exit 2, naming its PID and host)."""
+
+
 class Terminated(BaseException):
     """SIGTERM arrived while the tool was writing (raised so that cleanup runs, as Ctrl-C)."""
 
@@ -400,7 +411,7 @@ class _DestLock:
         try:
             self.lock.acquire()
         except files.LockedError as e:
-            raise UsageError("--dest", str(e)) from None
+            raise DestInUse("--dest", str(e)) from None
         except OSError as e:
             self._remove_parents()
             raise UsageError("--dest", f"cannot create {self.dest!r}: {e.strerror or e}") from None

@@ -152,7 +152,7 @@ def array_to_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a))  # uint8: L, RGB or RGBA from the shape
 
 
-_BLOCK_BYTES = 4 << 20  # rows converted at a time: about this many bytes of input
+_BLOCK_BYTES = 1 << 20  # rows converted at a time: about this many bytes of input
 
 
 def _block_rows(height: int, row_bytes: int) -> int:
@@ -172,7 +172,8 @@ def _by_rows(a: np.ndarray, fn) -> np.ndarray:
 
 def _sixteen_to_uint8(v: np.ndarray) -> np.ndarray:
     # 16-bit values (clipped to 0..65535) -> uint8: rint(v / 257), as (v + 128) // 257.
-    v = np.clip(v.astype(np.int64 if v.dtype.itemsize > 4 else np.int32), 0, 65535)
+    v = v.astype(np.int64 if v.dtype.itemsize > 4 else np.int32)
+    np.clip(v, 0, 65535, out=v)
     v += 128
     v //= 257
     return v.astype(np.uint8)

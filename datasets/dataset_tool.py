@@ -731,9 +731,9 @@ def create_dataset(
     )  # fmt: skip
     dest = _check_dest(dest)
     name = os.path.basename(os.path.abspath(dest))
+    plan = _plan(source, opts, tfds_data_dir, download)
     with _SigtermRaises(), _DestLock(dest):
         _check_dest(dest)  # again, now that no other run of the tool can create it
-        plan = _plan(source, opts, tfds_data_dir, download)
         skipped = []  # (source index, reason)
         with _Workers(plan, opts) as run:
             channels, todo = _resolve_channels(plan, run, opts, skipped)

@@ -110,10 +110,11 @@ def uniform_record_count(path: str, length: int) -> int | None:
     return size // (length + _FRAMING)
 
 
-def scan_records(path: str) -> int:
+def scan_records(path: str, length: int | None = None) -> int:
     """Count the records of a TFRecord file by walking its record headers.
 
-    Raises ``DatasetError`` naming the file when it ends inside a record (a cut file).
+    Raises ``DatasetError`` naming the file when it ends inside a record (a cut file), or, with
+    ``length``, when a record's data is not ``length`` bytes long.
     """
     size = os.path.getsize(path)
     n, pos = 0, 0
@@ -121,7 +122,13 @@ def scan_records(path: str) -> int:
         while pos < size:
             f.seek(pos)
             header = f.read(8)
-            end = pos + _FRAMING + (struct.unpack("<Q", header)[0] if len(header) == 8 else size)
+            this = struct.unpack("<Q", header)[0] if len(header) == 8 else size
+            end = pos + _FRAMING + this
+            if length is not None and end <= size and this != length:
+                raise DatasetError(
+                    path,
+                    f"record {n} holds {this} bytes, record 0 holds {length}: {REBUILD_HINT}",
+                )
             if end > size:
                 raise DatasetError(
                     path,

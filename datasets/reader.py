@@ -95,8 +95,8 @@ def _official_file(path: str) -> tuple[int, list[int]]:
         raise DatasetError(path, "holds no records")
     n = integrity.uniform_record_count(path, length)
     shape = _record_shape(path, _record_at(path, 0, 0), 0)
-    if n is None:
-        n = integrity.scan_records(path)
+    if n is None:  # official raw records all have one length: find the odd one, or the cut
+        n = integrity.scan_records(path, length)
     elif n > 1:
         last = _record_shape(path, _record_at(path, (n - 1) * (length + 16), n - 1), n - 1)
         if last != shape:

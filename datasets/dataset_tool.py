@@ -44,8 +44,13 @@ the official tool) unless ``--no-shuffle``; ``--max-images`` keeps the first N a
 same input, options and seed give byte-identical shards, whatever ``--workers``.
 
 Errors print one line, ``error: <file or argument>: <what is wrong>``, and exit with 1 (bad
-data) or 2 (bad usage). The dataset is built in a hidden sibling folder and renamed to ``DIR``
-only when complete, so a failed run leaves ``DIR`` absent.
+data) or 2 (bad usage). The dataset is built in a hidden sibling folder
+(``.NAME.tmp-PID-XXXXXXXX``, :func:`stylegan_tf.files.atomic_directory`) and renamed to ``DIR``
+only when complete, so a failed, interrupted (Ctrl-C, exit 130) or terminated (SIGTERM, exit
+143) run leaves ``DIR`` absent and removes the folder; one left by a killed run (SIGKILL, power
+loss) is removed by the next run into the same ``DIR``, with a message. While it runs, the tool
+holds a lock on ``DIR`` (the empty file ``.NAME.stylegan_tf.lock`` beside it): a second run into
+the same ``DIR`` exits 2 naming the first one's PID and host.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ __all__ = [
     "REBUILD_HINT",
 ]
 
-REBUILD_HINT = "damaged or incomplete; copy it again or rebuild the dataset"
+REBUILD_HINT = "copy it again or rebuild the dataset"
 _FRAMING = 16  # TFRecord: uint64 length, uint32 masked crc of it, data, uint32 masked crc
 
 
@@ -68,7 +68,8 @@ def check_manifest_files(folder: str, manifest: dict, checksums: bool = False) -
         want = entry.get("bytes")
         if want is not None and size != int(want):
             raise DatasetError(
-                path, f"has {size} bytes, the manifest says {int(want)}: {REBUILD_HINT}"
+                path,
+                f"has {size} bytes, the manifest says {int(want)} (cut or changed); {REBUILD_HINT}",
             )
         if checksums and entry.get("sha256"):
             try:
@@ -76,7 +77,9 @@ def check_manifest_files(folder: str, manifest: dict, checksums: bool = False) -
             except OSError as e:
                 raise DatasetError(path, f"cannot read: {e.strerror or e}") from None
             if digest != entry["sha256"]:
-                raise DatasetError(path, f"sha256 differs from the manifest: {REBUILD_HINT}")
+                raise DatasetError(
+                    path, f"sha256 differs from the manifest (damaged or changed); {REBUILD_HINT}"
+                )
     return len(entries)
 
 
@@ -89,10 +92,10 @@ def first_record_length(path: str) -> int | None:
     if not header:
         return None
     if len(header) < 8:
-        raise DatasetError(path, f"truncated TFRecord file: ends inside record 0: {REBUILD_HINT}")
+        raise DatasetError(path, f"truncated TFRecord file: ends inside record 0; {REBUILD_HINT}")
     (length,) = struct.unpack("<Q", header)
     if size < length + _FRAMING:
-        raise DatasetError(path, f"truncated TFRecord file: ends inside record 0: {REBUILD_HINT}")
+        raise DatasetError(path, f"truncated TFRecord file: ends inside record 0; {REBUILD_HINT}")
     return length
 
 
@@ -127,12 +130,12 @@ def scan_records(path: str, length: int | None = None) -> int:
             if length is not None and end <= size and this != length:
                 raise DatasetError(
                     path,
-                    f"record {n} holds {this} bytes, record 0 holds {length}: {REBUILD_HINT}",
+                    f"record {n} holds {this} bytes, record 0 holds {length}; {REBUILD_HINT}",
                 )
             if end > size:
                 raise DatasetError(
                     path,
-                    f"truncated TFRecord file: ends inside record {n} (byte {pos} of {size}): "
+                    f"truncated TFRecord file: ends inside record {n} (byte {pos} of {size}); "
                     f"{REBUILD_HINT}",
                 )
             pos = end

@@ -66,7 +66,7 @@ def _record_at(path: str, offset: int, index: int) -> bytes:
         data = f.read(length) if length is not None else b""
     if length is None or len(data) < length:
         raise DatasetError(
-            path, f"truncated TFRecord file: ends inside record {index}: {integrity.REBUILD_HINT}"
+            path, f"truncated TFRecord file: ends inside record {index}; {integrity.REBUILD_HINT}"
         )
     return data
 
@@ -113,7 +113,7 @@ def _check_records(path: str) -> int:
     except tf.errors.OpError as e:
         raise DatasetError(
             path,
-            f"record {n} is damaged ({e.message.split(' [Op:')[0].split('}} ')[-1]}): "
+            f"record {n} is damaged ({e.message.split(' [Op:')[0].split('}} ')[-1]}); "
             f"{integrity.REBUILD_HINT}",
         ) from None
     return n
@@ -216,7 +216,7 @@ def _open_official(path: str, verify: bool = False) -> ImageDataset:
             where = files[0] if len(files) == 1 else f"{path} (resolution {res})"
             raise DatasetError(
                 where,
-                f"holds {sum(counts[res])} records, other resolutions hold {num_images}: "
+                f"holds {sum(counts[res])} records, other resolutions hold {num_images} (cut?); "
                 f"{integrity.REBUILD_HINT}",
             )
     smallest = min(shards)
@@ -509,7 +509,7 @@ class ImageDataset:
                 if n != count:
                     raise DatasetError(
                         fpath,
-                        f"holds {n} records, {count} when the dataset was opened: "
+                        f"holds {n} records, {count} when the dataset was opened; "
                         f"{integrity.REBUILD_HINT}",
                     )
 

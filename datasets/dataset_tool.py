@@ -551,12 +551,9 @@ def _write_records(tmp, name, plan, run, todo, channels, opts: _Options, skipped
     """Step 3: convert every image and write its pyramid into each resolution's shards in
     ``tmp``. Returns the kept source indices, the shards per resolution (manifest entries) and
     the progress display."""
-    tf = import_tensorflow_quietly()
     max_records = math.ceil(len(todo) / opts.shards) if opts.shards else 0
     max_bytes = 0 if opts.shards else int(opts.shard_size_mb * (1 << 20))
-    writers = [
-        _ShardWriter(tf, tmp, name, r, channels, max_records, max_bytes) for r in opts.resolutions
-    ]
+    writers = []  # made at the first good image: TensorFlow is imported only when needed
     work = functools.partial(
         imaging.process_image,
         resolution=opts.resolution,
@@ -575,6 +572,12 @@ def _write_records(tmp, name, plan, run, todo, channels, opts: _Options, skipped
                     raise DatasetError(plan.src.display(i), payload)
                 skipped.append((i, payload))
             else:
+                if not writers:
+                    tf = import_tensorflow_quietly()
+                    writers = [
+                        _ShardWriter(tf, tmp, name, r, channels, max_records, max_bytes)
+                        for r in opts.resolutions
+                    ]
                 for writer, data in zip(writers, payload):
                     writer.write(data)
                 kept.append(i)

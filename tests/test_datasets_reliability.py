@@ -252,7 +252,7 @@ def test_sigterm_removes_the_temporary_folder_and_dest_is_locked(tmp_path):
     assert not (tmp_path / "out").exists()  # the folder it created, its lock file, its temp: gone
 
 
-def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path):
+def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, capsys):
     src = _blocking_source(tmp_path)
     dest = tmp_path / "ds"
     proc, writer = _start_blocked(src, dest)
@@ -263,9 +263,10 @@ def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path):
     assert len(left) == 1 and f"-{proc.pid}-" in left[0]
     os.remove(src / "a.png")
     Image.fromarray(rng_image(1, 8, 8, 3)).save(src / "a.png")
-    again = run_tool("create", "--source", str(src), "--dest", str(dest), "--resolution", "8")
-    assert again.returncode == 0, again.stderr
-    assert f"removed {tmp_path / left[0]}" in again.stderr
+    assert main(["create", "--source", str(src), "--dest", str(dest), "--resolution", "8"]) == 0
+    assert f"removed {tmp_path / left[0]}, left behind by process {proc.pid}" in (
+        capsys.readouterr().err
+    )
     assert _temps(tmp_path) == [] and (dest / "dataset.json").is_file()
 
 

@@ -408,6 +408,8 @@ class _DestLock:
         self.created = []
         probe = self.parent
         while not os.path.isdir(probe):
+            if os.path.lexists(probe):
+                raise UsageError("--dest", f"cannot create {dest!r}: {probe!r} is not a folder")
             self.created.append(probe)
             probe = os.path.dirname(probe)
         self.lock = files.DirLock(dest, "datasets.dataset_tool create", inside=False)

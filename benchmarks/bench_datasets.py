@@ -142,9 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--memory", action="store_true", help="peak RSS of converting one big PNG instead"
     )
-    parser.add_argument(
-        "--size", type=int, default=6000, help="--memory image side (default 6000)"
-    )
+    parser.add_argument("--size", type=int, default=6000, help="--memory image side (default 6000)")
     args = parser.parse_args(argv)
     if args.memory:
         return memory_main(args)

@@ -27,9 +27,7 @@ import json
 import math
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -89,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         "uses preset mnist32.",
     )
     p.add_argument("--data", help="dataset folder made by the dataset tool (default: MNIST demo)")
+    p.add_argument(
+        "--verify-data",
+        action="store_true",
+        help="check every shard's sha256 (or, without a manifest, every record) before training",
+    )
     p.add_argument("--preset", default=None, help=f"one of {', '.join(sorted(PRESETS))}")
     p.add_argument("--outdir", default=None, help="run directory (default runs/<preset>)")
     p.add_argument(
@@ -215,7 +218,7 @@ def check_dataset(cfg: Config, data: str, args) -> object:
     if not os.path.isdir(data):
         raise UsageError(f"--data {data!r} is not a directory")
     try:
-        ds = datasets.open_dataset(data)
+        ds = datasets.open_dataset(data, verify=args.verify_data)
     except Exception as e:
         raise UsageError(f"cannot open dataset {data!r}: {e}".replace("\n", " ")) from None
     if args.resolution is None and ds.resolution != cfg.G.img_resolution:
@@ -231,23 +234,24 @@ def check_dataset(cfg: Config, data: str, args) -> object:
 
 
 def ensure_demo_dataset(path: str = DEMO_DATA) -> str:
-    """Build builtin:mnist at 32^2 into ``path`` once (atomically: temp dir + rename)."""
-    if os.path.isfile(os.path.join(path, "dataset.json")):
-        return path
-    import datasets
+    """Build builtin:mnist at 32^2 into ``path`` once. The dataset tool writes it atomically
+    (``files.atomic_directory``) under a lock on ``path``; a concurrent build waits for it."""
+    import time
 
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".build-", dir=parent)
-    try:
-        dest = os.path.join(tmp, os.path.basename(path))
-        print(f"building the demo dataset {DEMO_SOURCE} at {DEMO_RESOLUTION}^2 into {path}")
-        datasets.create_dataset(DEMO_SOURCE, dest, DEMO_RESOLUTION, progress=False)
-        if os.path.isdir(path):  # an incomplete earlier attempt
-            shutil.rmtree(path)
-        os.rename(dest, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    import datasets
+    from datasets.dataset_tool import DestInUse
+
+    announced = False
+    while not os.path.isfile(os.path.join(path, "dataset.json")):
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)  # an empty folder (the dataset tool never leaves one)
+        if not announced:
+            print(f"building the demo dataset {DEMO_SOURCE} at {DEMO_RESOLUTION}^2 into {path}")
+            announced = True
+        try:
+            datasets.create_dataset(DEMO_SOURCE, path, DEMO_RESOLUTION, progress=False)
+        except DestInUse:
+            time.sleep(1.0)  # another process is building it
     return path
 
 
@@ -280,6 +284,16 @@ def check_resume(args, cfg: Config, outdir: str) -> None:
 
 
 def main(argv=None) -> int:
+    import datasets
+
+    try:
+        return _main(argv)
+    except datasets.DatasetError as e:  # a damaged or missing shard, also during training
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
@@ -345,6 +359,10 @@ def main(argv=None) -> int:
 
     if data is None:
         data = ensure_demo_dataset()
+        if args.verify_data:
+            import datasets
+
+            datasets.open_dataset(data, verify=True)
     from training import outputs
     from training.loop import LoopOptions, training_loop
 

@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_datasets.py [--out DIR] [--n32 N] [--n256 N] [--workers N] [--seconds S]
+    python benchmarks/bench_datasets.py --memory [--size 6000] [--out DIR]
 
 Cases: synthetic random RGB PNG files (worst case for PNG: noise does not compress) and the
 built-in real MNIST digits (``builtin:mnist``, upscaled with lanczos for 256²). For each case the
@@ -10,6 +11,11 @@ tool is timed in-process (``create_dataset``, everything after TensorFlow's impo
 start included) and the reader is timed on ``make_dataset(shuffle=True, repeat=True)`` for
 ``--seconds`` after one warm-up batch. Sizes are the bytes of all resolutions' shards and of the
 top resolution alone. The default run takes about 1-2 minutes on 2 CPU cores.
+
+``--memory`` measures instead the peak resident memory (``VmHWM``, Linux) of a fresh process that
+converts one ``--size``² PNG (RGB, then RGBA with a varying alpha) to a 256² pyramid with the
+dataset tool's per-image function (``imaging.process_image``, what each worker runs), next to
+the same process's RSS before the conversion (Python, numpy and Pillow imported).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +63,70 @@ def time_reader(path: str, res: int, batch: int, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
+_MEMORY_CHILD = """
+import sys
+from datasets import imaging
+
+def peak_kib():  # VmHWM: this process's own peak (ru_maxrss also counts the parent's, via fork)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+before = peak_kib()
+ok, payload = imaging.process_image(
+    ("file", sys.argv[1]), resolution=256, channels=3, resize_mode="center-crop",
+    resample="lanczos", encoding="raw",
+)
+assert ok, payload
+print(before, peak_kib())
+"""
+
+
+def make_big_png(path: str, size: int, alpha: bool) -> None:
+    """A ``size``² PNG with smooth colour ramps plus a little noise (compresses like a photo),
+    RGB or RGBA; the alpha varies too, so that it cannot be dropped as opaque."""
+    rows = []
+    rng = np.random.RandomState(0)
+    ramp = np.arange(size, dtype=np.int32)
+    for y0 in range(0, size, 500):  # row blocks, so that the writer itself stays small
+        y = np.arange(y0, min(y0 + 500, size), dtype=np.int32)[:, None]
+        block = [(ramp[None] + y) % 256, (2 * ramp[None] + y) % 256, (ramp[None] * y) % 256]
+        if alpha:
+            block.append(64 + (ramp[None] + 3 * y) % 192)
+        block = np.stack([np.broadcast_to(b, (len(y), size)) for b in block], axis=-1)
+        block = block + rng.randint(0, 4, block.shape)
+        rows.append(np.clip(block, 0, 255).astype(np.uint8))
+    Image.fromarray(np.concatenate(rows)).save(path, compress_level=1)
+
+
+def memory_main(args) -> int:
+    """Peak RSS of converting one big RGB and one RGBA PNG, each in a fresh process (Linux)."""
+    print("command:", shlex.join(["python", "benchmarks/bench_datasets.py", "--memory",
+                                  "--size", str(args.size)]))  # fmt: skip
+    work = args.out or tempfile.mkdtemp(prefix="bench_datasets-")
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    peaks = {}
+    try:
+        print(f"{'image':24} {'file MB':>8} {'RSS before MiB':>15} {'peak RSS MiB':>13}")
+        for mode in ("RGB", "RGBA"):
+            path = os.path.join(work, f"big_{mode}.png")
+            make_big_png(path, args.size, alpha=mode == "RGBA")
+            out = subprocess.run(
+                [sys.executable, "-c", _MEMORY_CHILD, path],
+                env=env, capture_output=True, text=True, check=True,
+            ).stdout.split()  # fmt: skip
+            before, peak = (int(v) / 1024 for v in out[-2:])  # KiB
+            peaks[mode] = peak
+            label = f"{args.size}x{args.size} {mode} PNG"
+            print(f"{label:24} {os.path.getsize(path) / 1e6:>8.1f} {before:>15.0f} {peak:>13.0f}")
+            os.remove(path)
+    finally:
+        if not args.out:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"RGBA / RGB peak: {peaks['RGBA'] / peaks['RGB']:.2f}x")
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -68,7 +139,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=3.0, help="reader timing per case (default 3)"
     )
+    parser.add_argument(
+        "--memory", action="store_true", help="peak RSS of converting one big PNG instead"
+    )
+    parser.add_argument("--size", type=int, default=6000, help="--memory image side (default 6000)")
     args = parser.parse_args(argv)
+    if args.memory:
+        return memory_main(args)
     resolved = [
         "python", "benchmarks/bench_datasets.py", "--n32", str(args.n32), "--n256", str(args.n256),
         "--seconds", str(args.seconds),

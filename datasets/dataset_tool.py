@@ -44,29 +44,37 @@ the official tool) unless ``--no-shuffle``; ``--max-images`` keeps the first N a
 same input, options and seed give byte-identical shards, whatever ``--workers``.
 
 Errors print one line, ``error: <file or argument>: <what is wrong>``, and exit with 1 (bad
-data) or 2 (bad usage). The dataset is built in a hidden sibling folder and renamed to ``DIR``
-only when complete, so a failed run leaves ``DIR`` absent.
+data) or 2 (bad usage). The dataset is built in a hidden sibling folder
+(``.NAME.tmp-PID-XXXXXXXX``, :func:`stylegan_tf.files.atomic_directory`) and renamed to ``DIR``
+only when complete, so a failed, interrupted (Ctrl-C, exit 130) or terminated (SIGTERM, exit
+143) run leaves ``DIR`` absent and removes the folder; one left by a killed run (SIGKILL, power
+loss) is removed by the next run into the same ``DIR``, with a message. While it runs, the tool
+holds a lock on ``DIR`` (the empty file ``.NAME.stylegan_tf.lock`` beside it): a second run into
+the same ``DIR`` exits 2 naming the first one's PID and host.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
-import hashlib
 import json
 import math
 import multiprocessing
 import os
+import re
 import shlex
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
-from datasets import imaging
+from datasets import imaging, integrity
 from datasets.errors import DatasetError, UsageError, one_line
 from datasets.format import (
     ENCODINGS,
@@ -79,11 +87,19 @@ from datasets.format import (
     labels_filename,
     shard_filename,
 )
-from datasets.sources import IMAGE_EXTENSIONS, resolve_labels, resolve_source
+from datasets.sources import IMAGE_EXTENSIONS, Labels, Source, resolve_labels, resolve_source
+from stylegan_tf import files
 from stylegan_tf.config import is_power_of_two
 from stylegan_tf.util import import_tensorflow_quietly as _import_tf_quietly
 
-__all__ = ["create_dataset", "describe_dataset", "verify_dataset", "main"]
+__all__ = [
+    "create_dataset",
+    "describe_dataset",
+    "verify_dataset",
+    "main",
+    "DestInUse",
+    "Terminated",
+]
 
 DEFAULT_SEED = 123  # the official np.random.RandomState(123)
 DEFAULT_SHARD_MB = 128.0
@@ -172,7 +188,9 @@ class _ShardWriter:
                 }
             )
         )
-        record = example.SerializeToString()
+        # deterministic: map entries (the feature names) sorted, so that the same images give the
+        # same bytes in every process (plain serialization orders them by a per-process hash).
+        record = example.SerializeToString(deterministic=True)
         size = len(record) + 16  # TFRecord framing: length, its crc, data crc
         if self.writer is not None:
             _, n, b = self.shards[-1]
@@ -206,18 +224,10 @@ class _ShardWriter:
                     "file": fname,
                     "records": records,
                     "bytes": os.path.getsize(final),
-                    "sha256": _sha256(final),
+                    "sha256": integrity.sha256_file(final),
                 }
             )
         return out
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _default_workers() -> int:
@@ -236,8 +246,8 @@ def _start_pool(n_workers: int):
     hanging.
     """
     if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork").Pool(n_workers)
-    pool = multiprocessing.get_context("spawn").Pool(n_workers)
+        return multiprocessing.get_context("fork").Pool(n_workers, initializer=_worker_init)
+    pool = multiprocessing.get_context("spawn").Pool(n_workers, initializer=_worker_init)
     try:
         pool.apply_async(os.getpid).get(timeout=_POOL_START_TIMEOUT)
     except multiprocessing.TimeoutError:
@@ -316,6 +326,343 @@ def _validate(
     _check_int("--workers", workers, 1, allow_none=True)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """``create_dataset``'s validated arguments (names as in its signature)."""
+
+    resolution: int
+    resize_mode: str
+    resample: str
+    channels: int | None
+    encoding: str
+    shards: int | None
+    shard_size_mb: float
+    labels: str | None
+    seed: int
+    shuffle: bool
+    max_images: int | None
+    skip_bad: bool
+    workers: int | None
+    progress: bool
+
+    @property
+    def resolutions(self) -> list[int]:
+        """R, R/2, ..., 4."""
+        return [self.resolution >> k for k in range(self.resolution.bit_length() - 2)]
+
+
+@dataclass
+class _Plan:
+    """What to write: the source, its labels, and the image order (indices into the source)."""
+
+    src: Source
+    label_set: Labels | None
+    order: np.ndarray
+
+
+class DestInUse(UsageError):
+    """Another live run of the tool holds ``--dest``'s lock (exit 2, naming its PID and host)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while the tool was writing (raised so that cleanup runs, as Ctrl-C)."""
+
+
+class _SigtermRaises:
+    """While active, SIGTERM raises :class:`Terminated` in this process (and only here: the
+    worker processes reset it), so that the temporary folder is removed as on Ctrl-C. Only
+    installed from the main thread over the default handler (a caller's own handler stays)."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                self.pid = os.getpid()
+                self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if os.getpid() != self.pid:  # a forked child that did not reset it: die as by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated("terminated by SIGTERM")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _worker_init():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which ends us
+
+
+class _DestLock:
+    """The dest folder's lock (``files.DirLock`` beside it), parents created as needed, and the
+    temporary folders of killed earlier runs removed. On failure, parents it created go again."""
+
+    def __init__(self, dest: str):
+        self.dest = dest
+        self.parent, self.name = os.path.split(os.path.abspath(dest))
+        self.created = []
+        probe = self.parent
+        while not os.path.isdir(probe):
+            if os.path.lexists(probe):
+                raise UsageError("--dest", f"cannot create {dest!r}: {probe!r} is not a folder")
+            self.created.append(probe)
+            probe = os.path.dirname(probe)
+        self.lock = files.DirLock(dest, "datasets.dataset_tool create", inside=False)
+
+    def __enter__(self):
+        try:
+            self.lock.acquire()
+        except files.LockedError as e:
+            raise DestInUse("--dest", str(e)) from None
+        except OSError as e:
+            self._remove_parents()
+            raise UsageError("--dest", f"cannot create {self.dest!r}: {e.strerror or e}") from None
+        files.remove_stale_temps(self.parent, base=self.name)
+        self._remove_legacy_temps()
+        return self
+
+    def _remove_legacy_temps(self):
+        # Earlier versions named the folder tempfile.mkdtemp(prefix=".NAME.tmp-"), without a PID;
+        # holding the lock, any such folder is a leftover.
+        legacy = re.compile(rf"^\.{re.escape(self.name)}\.tmp-[a-z0-9_]{{8}}$")
+        for entry in sorted(os.listdir(self.parent)):
+            path = os.path.join(self.parent, entry)
+            if legacy.match(entry) and os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+                print(f"removed {path}, left behind by an interrupted run", file=sys.stderr)
+
+    def _remove_parents(self):
+        for folder in self.created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None and self.created:
+            # The parents are ours and about to go: so is the lock file (unlinked while held).
+            with contextlib.suppress(OSError):
+                os.remove(self.lock.path)
+        self.lock.release()
+        if exc_type is not None:
+            self._remove_parents()
+
+
+def _check_dest(dest) -> str:
+    dest = os.fspath(dest).rstrip("/\\") if dest else ""
+    if not dest:
+        raise UsageError("--dest", "must name a folder to create")
+    if os.path.lexists(dest):
+        raise UsageError("--dest", f"{dest!r} already exists; choose a new folder")
+    return dest
+
+
+def _plan(source, opts: _Options, tfds_data_dir, download) -> _Plan:
+    """Step 1: the source's images and labels, shuffled and cut as asked."""
+    if isinstance(source, str) and source.startswith("tfds:"):
+        import_tensorflow_quietly()  # tensorflow-datasets imports it
+    src = resolve_source(source, tfds_data_dir=tfds_data_dir, download=download)
+    if len(src) == 0:
+        what = (
+            f"no images found (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            if src.kind in ("folder", "zip")
+            else "holds no images"
+        )
+        raise DatasetError(source, what)
+    label_set = resolve_labels(opts.labels, src)
+    order = np.arange(len(src))
+    if opts.shuffle:
+        np.random.RandomState(opts.seed).shuffle(order)
+    if opts.max_images is not None:
+        order = order[: opts.max_images]
+    return _Plan(src, label_set, order)
+
+
+class _Workers:
+    """``run(fn, indices)``: ``fn`` over the source images ``indices`` in order, in a process
+    pool (bounded in-flight memory) or inline when a pool costs more than it saves."""
+
+    def __init__(self, plan: _Plan, opts: _Options):
+        self.src = plan.src
+        n_workers = opts.workers or _default_workers()
+        # By default, skip the pool where it costs more than it saves: few images, or small
+        # arrays already in memory that need no decoding (pickling them outweighs the pixels).
+        cheap = (
+            self.src.kind in ("array", "builtin")
+            and opts.encoding == "raw"
+            and opts.resolution <= 64
+        )
+        self.use_pool = n_workers > 1 and (
+            opts.workers is not None or (len(plan.order) >= _INLINE_BELOW and not cheap)
+        )
+        self.n_workers = n_workers
+        # Results in flight stay near _INFLIGHT_BYTES: chunk * depth * bytes per image pyramid.
+        self.depth = 2 * n_workers
+        per_image = 3 * opts.resolution * opts.resolution * 4 // 3
+        self.chunk = max(
+            1,
+            min(
+                32, len(plan.order) // (n_workers * 4), _INFLIGHT_BYTES // (self.depth * per_image)
+            ),
+        )
+        self.pool = None
+
+    def __enter__(self):
+        if self.use_pool:
+            self.pool = _start_pool(self.n_workers)
+        return self
+
+    def __call__(self, fn, indices):
+        refs = (self.src.make_ref(int(i)) for i in indices)
+        if self.pool is None:
+            return map(fn, refs)
+        return _ordered_map(self.pool, fn, refs, self.chunk, self.depth)
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def _resolve_channels(plan: _Plan, run: _Workers, opts: _Options, skipped: list):
+    """Step 2: the output channels (given, known from the source, or scanned from every image's
+    header) and the images left to convert (unreadable ones are skipped or fail here)."""
+    src, channels = plan.src, opts.channels
+    bad = set()
+    if channels is None and src.channels is not None:
+        channels = src.channels
+    elif channels is None:
+        channels = 1
+        for i, (ok, value) in zip(plan.order, run(imaging.scan_mode, plan.order)):
+            if not ok:
+                if not opts.skip_bad:
+                    raise DatasetError(src.display(int(i)), value)
+                bad.add(int(i))
+                skipped.append((int(i), value))
+            elif imaging.mode_channels(value) == 3:
+                channels = 3
+    return channels, [i for i in plan.order if int(i) not in bad]
+
+
+def _write_records(tmp, name, plan, run, todo, channels, opts: _Options, skipped: list):
+    """Step 3: convert every image and write its pyramid into each resolution's shards in
+    ``tmp``. Returns the kept source indices, the shards per resolution (manifest entries) and
+    the progress display."""
+    max_records = math.ceil(len(todo) / opts.shards) if opts.shards else 0
+    max_bytes = 0 if opts.shards else int(opts.shard_size_mb * (1 << 20))
+    writers = []  # made at the first good image: TensorFlow is imported only when needed
+    work = functools.partial(
+        imaging.process_image,
+        resolution=opts.resolution,
+        channels=channels,
+        resize_mode=opts.resize_mode,
+        resample=opts.resample,
+        encoding=opts.encoding,
+    )
+    bar = _Progress(len(todo), opts.progress, f"{name}:")
+    kept = []
+    try:
+        for k, (i, (ok, payload)) in enumerate(zip(todo, run(work, todo))):
+            i = int(i)
+            if not ok:
+                if not opts.skip_bad:
+                    raise DatasetError(plan.src.display(i), payload)
+                skipped.append((i, payload))
+            else:
+                if not writers:
+                    tf = import_tensorflow_quietly()
+                    writers = [
+                        _ShardWriter(tf, tmp, name, r, channels, max_records, max_bytes)
+                        for r in opts.resolutions
+                    ]
+                for writer, data in zip(writers, payload):
+                    writer.write(data)
+                kept.append(i)
+            bar.update(k + 1)
+    finally:
+        bar.clear()
+        for writer in writers:
+            writer.abort()
+    if not kept:
+        raise DatasetError(plan.src.spec, f"no readable images ({len(skipped)} skipped)")
+    shards_info = {}
+    for r, writer in sorted(zip(opts.resolutions, writers)):
+        entries = writer.finish()
+        shards_info[str(r)] = {
+            "records": sum(f["records"] for f in entries),
+            "bytes": sum(f["bytes"] for f in entries),
+            "shards": entries,
+        }
+    return kept, shards_info, bar
+
+
+def _write_labels(tmp, name, label_set, kept) -> dict | None:
+    """Step 4: ``NAME-rxx.labels`` (float32 ``[N, label_dim]``, record order); its manifest entry."""
+    if label_set is None:
+        return None
+    lpath = os.path.join(tmp, labels_filename(name))
+    with open(lpath, "wb") as f:
+        np.save(f, label_set.values[np.asarray(kept)].astype(np.float32))
+    return {
+        "file": labels_filename(name),
+        "bytes": os.path.getsize(lpath),
+        "sha256": integrity.sha256_file(lpath),
+    }
+
+
+def _manifest(name, source, plan, opts, channels, kept, skipped, shards_info, labels_info, cmd):
+    """Step 5: the ``dataset.json`` content."""
+    label_set, src = plan.label_set, plan.src
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "num_images": len(kept),
+        "resolution": opts.resolution,
+        "resolutions": [int(r) for r in sorted(opts.resolutions)],
+        "channels": channels,
+        "encoding": opts.encoding,
+        "record": {
+            "shape": "int64 [C, H, W]",
+            "data": "uint8 CHW bytes" if opts.encoding == "raw" else "PNG of the H x W x C image",
+        },
+        "label_dim": 0 if label_set is None else int(label_set.values.shape[1]),
+        "label_shape": [] if label_set is None else [int(label_set.values.shape[1])],
+        "label_kind": None if label_set is None else label_set.kind,
+        "label_names": None if label_set is None else label_set.names,
+        "labels": labels_info,
+        "shards": shards_info,
+        "source": {"spec": str(source), "kind": src.kind, "found": len(src), **src.details},
+        "options": {
+            "resize_mode": opts.resize_mode,
+            "resample": opts.resample,
+            "channels": channels,
+            "encoding": opts.encoding,
+            "shards": opts.shards,
+            "shard_size_mb": None if opts.shards else opts.shard_size_mb,
+            "labels": opts.labels,
+            "seed": opts.seed,
+            "shuffle": opts.shuffle,
+            "max_images": opts.max_images,
+            "skip_bad": opts.skip_bad,
+        },
+        "skipped": [{"file": src.display(i), "error": why} for i, why in sorted(skipped)],
+        "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "command_line": cmd,
+    }
+
+
+def _write_json(data, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+
+
 def create_dataset(
     source: str,
     dest: str,
@@ -388,210 +735,68 @@ def create_dataset(
         max_images,
         workers,
     )
-    dest = os.fspath(dest).rstrip("/\\") if dest else ""
-    if not dest:
-        raise UsageError("--dest", "must name a folder to create")
-    if os.path.lexists(dest):
-        raise UsageError("--dest", f"{dest!r} already exists; choose a new folder")
+    opts = _Options(
+        resolution, resize_mode, resample, channels, encoding, shards, shard_size_mb, labels,
+        seed, shuffle, max_images, skip_bad, workers, progress,
+    )  # fmt: skip
+    dest = _check_dest(dest)
     name = os.path.basename(os.path.abspath(dest))
+    plan = _plan(source, opts, tfds_data_dir, download)
+    with _SigtermRaises(), _DestLock(dest):
+        _check_dest(dest)  # again, now that no other run of the tool can create it
+        skipped = []  # (source index, reason)
+        with _Workers(plan, opts) as run:
+            channels, todo = _resolve_channels(plan, run, opts, skipped)
+            try:
+                with files.atomic_directory(dest) as tmp:  # renamed to dest at the end
+                    kept, shards_info, bar = _write_records(
+                        tmp, name, plan, run, todo, channels, opts, skipped
+                    )
+                    labels_info = _write_labels(tmp, name, plan.label_set, kept)
+                    manifest = _manifest(
+                        name, source, plan, opts, channels, kept, skipped, shards_info,
+                        labels_info, command_line,
+                    )  # fmt: skip
+                    _write_json(manifest, os.path.join(tmp, MANIFEST_NAME))
+            except FileExistsError:
+                raise UsageError(
+                    "--dest", f"{dest!r} appeared while the dataset was being built"
+                ) from None
+    bar.finish(f"{dest}: {len(kept)} images, {len(manifest['skipped'])} skipped")
+    return manifest
 
-    if isinstance(source, str) and source.startswith("tfds:"):
-        import_tensorflow_quietly()  # tensorflow-datasets imports it
-    src = resolve_source(source, tfds_data_dir=tfds_data_dir, download=download)
-    if len(src) == 0:
-        what = (
-            f"no images found (looked for {', '.join(IMAGE_EXTENSIONS)})"
-            if src.kind in ("folder", "zip")
-            else "holds no images"
-        )
-        raise DatasetError(source, what)
-    label_set = resolve_labels(labels, src)
 
-    order = np.arange(len(src))
-    if shuffle:
-        np.random.RandomState(seed).shuffle(order)
-    if max_images is not None:
-        order = order[:max_images]
-    n_workers = workers or _default_workers()
-    # By default, skip the pool where it costs more than it saves: few images, or small arrays
-    # already in memory that need no decoding (pickling them outweighs the pixel work).
-    cheap = src.kind in ("array", "builtin") and encoding == "raw" and resolution <= 64
-    use_pool = n_workers > 1 and (
-        workers is not None or (len(order) >= _INLINE_BELOW and not cheap)
-    )
-
-    skipped = []
-    pool = None
-    tmp = None
-    created_parents = []
-    writers = []
+def _read_manifest(path: str) -> dict | None:
+    """``path``'s parsed dataset.json, ``None`` if it has none; ``DatasetError`` if unreadable."""
+    manifest = os.path.join(path, MANIFEST_NAME)
+    if not os.path.isdir(path):
+        raise DatasetError(path, "no such dataset folder")
+    if not os.path.isfile(manifest):
+        return None
     try:
-        if use_pool:
-            pool = _start_pool(n_workers)
-        # Results in flight stay near _INFLIGHT_BYTES: chunk * depth * bytes per image pyramid.
-        depth = 2 * n_workers
-        per_image = 3 * resolution * resolution * 4 // 3
-        chunk = max(
-            1, min(32, len(order) // (n_workers * 4), _INFLIGHT_BYTES // (depth * per_image))
-        )
+        with open(manifest, encoding="utf-8") as f:
+            data = json.load(f)
+        integrity.manifest_entries(data)
+    except OSError as e:
+        raise DatasetError(manifest, f"cannot read: {e.strerror or e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DatasetError(manifest, f"not a valid manifest: {type(e).__name__}: {e}") from None
+    return data
 
-        def run(fn, indices):
-            refs = (src.make_ref(int(i)) for i in indices)
-            if pool is None:
-                return map(fn, refs)
-            return _ordered_map(pool, fn, refs, chunk, depth)
 
-        # Channels: known from the source, given, or scanned from every image's header.
-        bad = set()
-        if channels is None and src.channels is not None:
-            channels = src.channels
-        elif channels is None:
-            channels = 1
-            for i, (ok, value) in zip(order, run(imaging.scan_mode, order)):
-                if not ok:
-                    if not skip_bad:
-                        raise DatasetError(src.display(int(i)), value)
-                    bad.add(int(i))
-                    skipped.append((int(i), value))
-                elif imaging.mode_channels(value) == 3:
-                    channels = 3
-        todo = [i for i in order if int(i) not in bad]
+def _open_with_reader(path: str, verify: bool = False):
+    import_tensorflow_quietly()
+    from datasets.reader import open_dataset
 
-        tf = import_tensorflow_quietly()
-        parent = os.path.dirname(os.path.abspath(dest))
-        probe = parent
-        while not os.path.isdir(probe):
-            created_parents.append(probe)
-            probe = os.path.dirname(probe)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the dataset is an ordinary folder
-
-        resolutions = [resolution >> k for k in range(resolution.bit_length() - 2)]  # R ... 4
-        max_records = math.ceil(len(todo) / shards) if shards else 0
-        max_bytes = 0 if shards else int(shard_size_mb * (1 << 20))
-        writers = [
-            _ShardWriter(tf, tmp, name, r, channels, max_records, max_bytes) for r in resolutions
-        ]
-        work = functools.partial(
-            imaging.process_image,
-            resolution=resolution,
-            channels=channels,
-            resize_mode=resize_mode,
-            resample=resample,
-            encoding=encoding,
-        )
-        bar = _Progress(len(todo), progress, f"{name}:")
-        kept = []
-        try:
-            for k, (i, (ok, payload)) in enumerate(zip(todo, run(work, todo))):
-                i = int(i)
-                if not ok:
-                    if not skip_bad:
-                        raise DatasetError(src.display(i), payload)
-                    skipped.append((i, payload))
-                else:
-                    for writer, data in zip(writers, payload):
-                        writer.write(data)
-                    kept.append(i)
-                bar.update(k + 1)
-        finally:
-            bar.clear()
-        if not kept:
-            raise DatasetError(source, f"no readable images ({len(skipped)} skipped)")
-        skipped = [{"file": src.display(i), "error": why} for i, why in sorted(skipped)]
-
-        res_info = {}
-        for r, writer in sorted(zip(resolutions, writers)):
-            files = writer.finish()
-            res_info[str(r)] = {
-                "records": sum(f["records"] for f in files),
-                "bytes": sum(f["bytes"] for f in files),
-                "shards": files,
-            }
-        labels_info = None
-        if label_set is not None:
-            lpath = os.path.join(tmp, labels_filename(name))
-            with open(lpath, "wb") as f:
-                np.save(f, label_set.values[np.asarray(kept)].astype(np.float32))
-            labels_info = {
-                "file": labels_filename(name),
-                "bytes": os.path.getsize(lpath),
-                "sha256": _sha256(lpath),
-            }
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "name": name,
-            "num_images": len(kept),
-            "resolution": resolution,
-            "resolutions": [int(r) for r in sorted(resolutions)],
-            "channels": channels,
-            "encoding": encoding,
-            "record": {
-                "shape": "int64 [C, H, W]",
-                "data": "uint8 CHW bytes" if encoding == "raw" else "PNG of the H x W x C image",
-            },
-            "label_dim": 0 if label_set is None else int(label_set.values.shape[1]),
-            "label_shape": [] if label_set is None else [int(label_set.values.shape[1])],
-            "label_kind": None if label_set is None else label_set.kind,
-            "label_names": None if label_set is None else label_set.names,
-            "labels": labels_info,
-            "shards": res_info,
-            "source": {"spec": str(source), "kind": src.kind, "found": len(src), **src.details},
-            "options": {
-                "resize_mode": resize_mode,
-                "resample": resample,
-                "channels": channels,
-                "encoding": encoding,
-                "shards": shards,
-                "shard_size_mb": None if shards else shard_size_mb,
-                "labels": labels,
-                "seed": seed,
-                "shuffle": shuffle,
-                "max_images": max_images,
-                "skip_bad": skip_bad,
-            },
-            "skipped": skipped,
-            "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
-            "command_line": command_line,
-        }
-        with open(os.path.join(tmp, MANIFEST_NAME), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
-        if os.path.lexists(dest):
-            raise UsageError("--dest", f"{dest!r} appeared while the dataset was being built")
-        os.rename(tmp, dest)
-        tmp = None
-        bar.finish(f"{dest}: {len(kept)} images, {len(skipped)} skipped")
-        return manifest
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        for writer in writers:
-            writer.abort()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            for folder in created_parents:
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
+    return open_dataset(path, verify=verify)
 
 
 def describe_dataset(path: str) -> dict:
     """The manifest of the dataset at ``path`` (ours), or a summary of an official-layout one."""
-    manifest = os.path.join(path, MANIFEST_NAME)
-    if os.path.isfile(manifest):
-        with open(manifest, encoding="utf-8") as f:
-            return json.load(f)
-    import_tensorflow_quietly()
-    from datasets.reader import open_dataset
-
-    ds = open_dataset(path)
+    manifest = _read_manifest(path)
+    if manifest is not None:
+        return manifest
+    ds = _open_with_reader(path)
     return {
         "format": "official StyleGAN TFRecords (no manifest)",
         "name": ds.name,
@@ -609,29 +814,16 @@ def describe_dataset(path: str) -> dict:
 
 
 def verify_dataset(path: str) -> int:
-    """Check every file listed in ``path``'s manifest against its size and sha256.
+    """Check every file listed in ``path``'s manifest against its size and sha256; for an
+    official-layout dataset (no manifest), every record's TFRecord checksums, shapes and counts.
 
     Returns the number of files checked; raises :class:`DatasetError` naming the first bad one.
     """
-    manifest_path = os.path.join(path, MANIFEST_NAME)
-    if not os.path.isfile(manifest_path):
-        raise DatasetError(path, f"no {MANIFEST_NAME} to verify against")
-    with open(manifest_path, encoding="utf-8") as f:
-        manifest = json.load(f)
-    entries = [s for res in manifest["shards"].values() for s in res["shards"]]
-    if manifest.get("labels"):
-        entries.append(manifest["labels"])
-    for entry in entries:
-        fpath = os.path.join(path, entry["file"])
-        if not os.path.isfile(fpath):
-            raise DatasetError(fpath, "missing")
-        if os.path.getsize(fpath) != entry["bytes"]:
-            raise DatasetError(
-                fpath, f"has {os.path.getsize(fpath)} bytes, manifest says {entry['bytes']}"
-            )
-        if _sha256(fpath) != entry["sha256"]:
-            raise DatasetError(fpath, "sha256 differs from the manifest")
-    return len(entries)
+    manifest = _read_manifest(path)
+    if manifest is not None:
+        return integrity.check_manifest_files(path, manifest, checksums=True)
+    ds = _open_with_reader(path, verify=True)
+    return sum(len(ds.shard_files(r)) for r in ds.resolutions)
 
 
 class _ArgumentError(Exception):
@@ -820,9 +1012,16 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the file system refused: unreadable, unwritable, full disk, ...
+        where = e.filename if e.filename is not None else (getattr(args, "dest", None) or "")
+        print(f"error: {where}: {one_line(e.strerror or e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated by SIGTERM; nothing was written", file=sys.stderr)
+        return 143
     return 0
 
 

@@ -17,6 +17,12 @@ this module implements them:
 
 Lower resolutions are the official cumulative 2x2 box average in float32, each level rounded
 with ``np.rint().clip(0, 255).astype(np.uint8)`` (official ``dataset_tool.py`` L80-84).
+
+Memory: conversions run in integers (or float32 where that is exact) on blocks of rows, so a
+big photo costs about its decoded size, alpha or not. The integer forms give exactly the
+float64 results the rules state: ``c * a / 255`` and ``v / 257`` are never halfway between two
+integers (255 and 257 are odd), so ``rint`` is ``floor(x + 1/2)``: ``(c * a + 127) // 255`` and
+``(v + 128) // 257`` (checked for every input value by the tests).
 """
 
 from __future__ import annotations
@@ -131,7 +137,7 @@ def array_to_image(array: np.ndarray) -> Image.Image:
     if a.dtype == np.uint8:
         pass
     elif a.dtype == np.uint16:
-        a = np.rint(a.astype(np.float64) / 257.0).astype(np.uint8)
+        a = _by_rows(a, _sixteen_to_uint8)
     elif np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
         if a.size and (a.min() < 0 or a.max() > 255):
             raise ImageProblem(f"integer array values lie in {a.min()}..{a.max()}, outside 0..255")
@@ -139,16 +145,61 @@ def array_to_image(array: np.ndarray) -> Image.Image:
     elif np.issubdtype(a.dtype, np.floating):
         if not np.all(np.isfinite(a)) or (a.size and (a.min() < 0.0 or a.max() > 1.0)):
             raise ImageProblem("float array values must lie in [0, 1]")
-        a = np.rint(a.astype(np.float64) * 255.0).astype(np.uint8)
+        # float64 on purpose: x * 255 is exact there (not always in float32); rows keep it small.
+        a = _by_rows(a, lambda x: np.rint(x.astype(np.float64) * 255.0).astype(np.uint8))
     else:
         raise ImageProblem(f"unsupported array dtype {a.dtype}")
     return Image.fromarray(np.ascontiguousarray(a))  # uint8: L, RGB or RGBA from the shape
 
 
+_BLOCK_BYTES = 1 << 20  # rows converted at a time: about this many bytes of input
+
+
+def _block_rows(height: int, row_bytes: int) -> int:
+    return max(1, min(height, _BLOCK_BYTES // max(row_bytes, 1)))
+
+
+def _by_rows(a: np.ndarray, fn) -> np.ndarray:
+    """``fn`` (elementwise, to uint8) applied to blocks of rows of ``a``, into one uint8 array."""
+    if a.ndim == 0 or a.shape[0] == 0:
+        return fn(a)
+    out = np.empty(a.shape, np.uint8)
+    step = _block_rows(a.shape[0], a[0].nbytes)
+    for y in range(0, a.shape[0], step):
+        out[y : y + step] = fn(a[y : y + step])
+    return out
+
+
+def _sixteen_to_uint8(v: np.ndarray) -> np.ndarray:
+    # 16-bit values (clipped to 0..65535) -> uint8: rint(v / 257), as (v + 128) // 257.
+    v = v.astype(np.int64 if v.dtype.itemsize > 4 else np.int32)
+    np.clip(v, 0, 65535, out=v)
+    v += 128
+    v //= 257
+    return v.astype(np.uint8)
+
+
 def _composite_on_black(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    # [H, W, C] uint8 and [H, W] uint8 -> [H, W, C] uint8: c * a / 255, rounded half to even.
-    out = color.astype(np.float64) * alpha.astype(np.float64)[..., None] / 255.0
-    return np.rint(out).astype(np.uint8)
+    # [h, W, C] uint8 and [h, W] uint8 -> [h, W, C] uint8: rint(c * a / 255), as
+    # (c * a + 127) // 255 in uint16 (c * a + 127 <= 65152).
+    out = color.astype(np.uint16)
+    out *= alpha[..., None]
+    out += 127
+    out //= 255
+    return out.astype(np.uint8)
+
+
+def _pil_by_rows(img: Image.Image, channels: int, fn) -> np.ndarray:
+    """``fn`` on blocks of rows of ``img`` (as numpy), into uint8 ``[H, W, channels]``: the
+    full-size numpy copy of ``img`` is never made."""
+    w, h = img.size
+    out = np.empty((h, w, channels), np.uint8)
+    bands = len(img.getbands())
+    step = _block_rows(h, w * bands * 4)
+    for y in range(0, h, step):
+        block = np.asarray(img.crop((0, y, w, min(y + step, h))))
+        out[y : y + step] = fn(block).reshape(-1, w, channels)
+    return out
 
 
 def to_uint8(img: Image.Image, channels: int) -> np.ndarray:
@@ -164,24 +215,22 @@ def to_uint8(img: Image.Image, channels: int) -> np.ndarray:
         img = img.convert("LA" if mode == "La" else "RGBA")
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES:
-        v = np.clip(np.asarray(img).astype(np.float64), 0, 65535)
-        arr = np.rint(v / 257.0).astype(np.uint8)[..., None]
+        arr = _pil_by_rows(img, 1, _sixteen_to_uint8)
     elif mode == "F":
-        arr = np.rint(np.clip(np.asarray(img, dtype=np.float64), 0, 255)).astype(np.uint8)[
-            ..., None
-        ]
+        # float32 is exact here: clipping and rounding a float32 value give float32 values.
+        arr = _pil_by_rows(
+            img, 1, lambda v: np.rint(np.clip(v.astype(np.float32), 0, 255)).astype(np.uint8)
+        )
     elif mode == "1":
         arr = np.asarray(img, dtype=np.uint8)[..., None] * np.uint8(255)
     elif mode == "L":
         arr = np.asarray(img, dtype=np.uint8)[..., None]
-    elif mode == "LA":
-        la = np.asarray(img, dtype=np.uint8)
-        arr = _composite_on_black(la[..., :1], la[..., 1])
+    elif mode in ("LA", "RGBA"):
+        arr = _pil_by_rows(
+            img, len(mode) - 1, lambda x: _composite_on_black(x[..., :-1], x[..., -1])
+        )
     elif mode == "RGB":
         arr = np.asarray(img, dtype=np.uint8)
-    elif mode == "RGBA":
-        rgba = np.asarray(img, dtype=np.uint8)
-        arr = _composite_on_black(rgba[..., :3], rgba[..., 3])
     else:  # CMYK, YCbCr, LAB, HSV, RGBX, ...
         try:
             arr = np.asarray(img.convert("RGB"), dtype=np.uint8)

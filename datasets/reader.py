@@ -11,6 +11,12 @@ int64 ``[C, H, W]`` and raw uint8 CHW ``data``) plus an optional ``*.labels`` fi
 of float32 ``[N, label_dim]``); it is read with the same pixels and labels as the official
 ``training/dataset.py``. Our datasets add a ``dataset.json`` manifest, shards, and optionally
 PNG-encoded records (see :mod:`datasets.format`).
+
+Trust: :func:`open_dataset` checks every shard's byte size against ``dataset.json`` (one
+``stat`` per file), or, for the official layout, that each file is whole records of a valid
+``[C, R, R]`` shape and that every resolution holds as many records; ``verify=True`` also checks
+sha256 sums (manifest) or every record's TFRecord checksum (official). A read error while
+training (:meth:`ImageDataset.next_batch`) becomes a :class:`DatasetError` naming the shard.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 import tensorflow as tf
 
+from datasets import integrity
 from datasets.errors import DatasetError
 from datasets.format import ENCODINGS, FORMAT_NAME, MANIFEST_NAME, SHARD_PATTERN
 
@@ -32,11 +40,13 @@ READ_BUFFER_BYTES = 8 << 20
 PER_RECORD_DECODE_FROM = 256  # raw RGB records at this resolution and above decode one by one
 
 
-def open_dataset(path) -> ImageDataset:
+def open_dataset(path, verify: bool = False) -> ImageDataset:
     """Open the dataset at ``path``: a folder with ``dataset.json`` (ours) or official TFRecords.
 
-    ``path`` may also be the ``dataset.json`` file itself. Raises :class:`DatasetError` naming
-    ``path`` if it holds neither layout.
+    ``path`` may also be the ``dataset.json`` file itself. Every file's size is checked against
+    the manifest (official layout: the record framing, shapes and counts); with ``verify`` also
+    every file's sha256 (official layout: every record's checksum), which reads all the data.
+    Raises :class:`DatasetError` naming ``path``, or the damaged file.
     """
     path = os.fspath(path)
     if os.path.basename(path) == MANIFEST_NAME and os.path.isfile(path):
@@ -44,51 +54,69 @@ def open_dataset(path) -> ImageDataset:
     if not os.path.isdir(path):
         raise DatasetError(path, "no such dataset folder")
     if os.path.isfile(os.path.join(path, MANIFEST_NAME)):
-        return _open_manifest(path)
-    return _open_official(path)
+        return _open_manifest(path, verify)
+    return _open_official(path, verify)
 
 
-def _read_record(f, path: str) -> bytes | None:
-    header = f.read(12)  # uint64 length + uint32 masked crc of the length
-    if not header:
-        return None
-    if len(header) < 12:
-        raise DatasetError(path, "truncated TFRecord file")
-    (length,) = struct.unpack("<Q", header[:8])
-    data = f.read(length)
-    if len(data) < length or len(f.read(4)) < 4:
-        raise DatasetError(path, "truncated TFRecord file")
+def _record_at(path: str, offset: int, index: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        header = f.read(12)  # uint64 length + uint32 masked crc of the length
+        (length,) = struct.unpack("<Q", header[:8]) if len(header) == 12 else (None,)
+        data = f.read(length) if length is not None else b""
+    if length is None or len(data) < length:
+        raise DatasetError(
+            path, f"truncated TFRecord file: ends inside record {index}; {integrity.REBUILD_HINT}"
+        )
     return data
 
 
-def _count_records(path: str) -> int:
-    size = os.path.getsize(path)
-    n, pos = 0, 0
-    with open(path, "rb") as f:
-        while pos < size:
-            f.seek(pos)
-            header = f.read(8)
-            if len(header) < 8:
-                raise DatasetError(path, "truncated TFRecord file")
-            pos += 8 + 4 + struct.unpack("<Q", header)[0] + 4
-            n += 1
-    if pos != size:
-        raise DatasetError(path, "truncated TFRecord file")
-    return n
-
-
-def _first_shape(path: str) -> list[int]:
-    with open(path, "rb") as f:
-        record = _read_record(f, path)
-    if record is None:
-        raise DatasetError(path, "holds no records")
+def _record_shape(path: str, record: bytes, index: int) -> list[int]:
     try:
         feature = tf.train.Example.FromString(record).features.feature
     except Exception as e:
-        raise DatasetError(path, f"first record is not a tf.train.Example: {e}") from None
+        raise DatasetError(path, f"record {index} is not a tf.train.Example: {e}") from None
     if "shape" not in feature or "data" not in feature:
-        raise DatasetError(path, "records lack the 'shape' and 'data' features")
-    return [int(v) for v in feature["shape"].int64_list.value]
+        raise DatasetError(path, f"record {index} lacks the 'shape' and 'data' features")
+    shape = [int(v) for v in feature["shape"].int64_list.value]
+    data = feature["data"].bytes_list.value
+    if len(shape) == 3 and (len(data) != 1 or len(data[0]) != shape[0] * shape[1] * shape[2]):
+        raise DatasetError(
+            path, f"record {index}: data is not {shape[0]}x{shape[1]}x{shape[2]} raw uint8 bytes"
+        )
+    return shape
+
+
+def _official_file(path: str) -> tuple[int, list[int]]:
+    """(records, shape) of an official shard: framing walked (or sized, when every record has
+    the first one's length), the first and last records parsed, their shapes equal."""
+    length = integrity.first_record_length(path)
+    if length is None:
+        raise DatasetError(path, "holds no records")
+    n = integrity.uniform_record_count(path, length)
+    shape = _record_shape(path, _record_at(path, 0, 0), 0)
+    if n is None:  # official raw records all have one length: find the odd one, or the cut
+        n = integrity.scan_records(path, length)
+    elif n > 1:
+        last = _record_shape(path, _record_at(path, (n - 1) * (length + 16), n - 1), n - 1)
+        if last != shape:
+            raise DatasetError(path, f"record {n - 1} has shape {last}, record 0 has {shape}")
+    return n, shape
+
+
+def _check_records(path: str) -> int:
+    """Read every record of ``path`` through TensorFlow, which checks each record's checksums."""
+    n = 0
+    try:
+        for _ in tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER_BYTES):
+            n += 1
+    except tf.errors.OpError as e:
+        raise DatasetError(
+            path,
+            f"record {n} is damaged ({e.message.split(' [Op:')[0].split('}} ')[-1]}); "
+            f"{integrity.REBUILD_HINT}",
+        ) from None
+    return n
 
 
 def _load_labels(path: str, num_images: int) -> np.ndarray:
@@ -104,7 +132,7 @@ def _load_labels(path: str, num_images: int) -> np.ndarray:
     return labels.astype(np.float32)
 
 
-def _open_manifest(path: str) -> ImageDataset:
+def _open_manifest(path: str, verify: bool = False) -> ImageDataset:
     mpath = os.path.join(path, MANIFEST_NAME)
     try:
         with open(mpath, encoding="utf-8") as f:
@@ -124,10 +152,13 @@ def _open_manifest(path: str) -> ImageDataset:
         raise DatasetError(mpath, f"not a valid manifest: {type(e).__name__}: {e}") from None
     if encoding not in ENCODINGS:
         raise DatasetError(mpath, f"unknown encoding {encoding!r}")
+    try:
+        integrity.check_manifest_files(path, manifest, checksums=verify)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(mpath, f"not a valid manifest: {type(e).__name__}: {e}") from None
     for res, files in shards.items():
-        for fpath, _ in files:
-            if not os.path.isfile(fpath):
-                raise DatasetError(fpath, "missing (listed in the manifest)")
         if sum(n for _, n in files) != num_images:
             raise DatasetError(
                 mpath, f"resolution {res} has {sum(n for _, n in files)} records, not {num_images}"
@@ -148,7 +179,7 @@ def _open_manifest(path: str) -> ImageDataset:
     )
 
 
-def _open_official(path: str) -> ImageDataset:
+def _open_official(path: str, verify: bool = False) -> ImageDataset:
     found = {}
     for fname in sorted(os.listdir(path)):
         m = SHARD_PATTERN.match(fname)
@@ -158,30 +189,37 @@ def _open_official(path: str) -> ImageDataset:
         raise DatasetError(
             path, f"not a dataset: no {MANIFEST_NAME} and no official NAME-rXX.tfrecords files"
         )
-    shards, channels = {}, None
+    shards, counts, channels = {}, {}, None
     for res, entries in sorted(found.items()):
         files = [os.path.join(path, fname) for _, fname in sorted(entries)]
-        shape = _first_shape(files[0])
-        if len(shape) != 3 or shape[1:] != [res, res]:
-            raise DatasetError(files[0], f"records have shape {shape}, want [C, {res}, {res}]")
-        if channels is not None and shape[0] != channels:
-            raise DatasetError(
-                files[0], f"has {shape[0]} channels, other resolutions have {channels}"
-            )
-        channels = shape[0]
+        counts[res] = []
+        for fpath in files:
+            n, shape = _official_file(fpath)
+            if len(shape) != 3 or shape[1:] != [res, res]:
+                raise DatasetError(fpath, f"records have shape {shape}, want [C, {res}, {res}]")
+            if channels is not None and shape[0] != channels:
+                raise DatasetError(
+                    fpath, f"has {shape[0]} channels, other resolutions have {channels}"
+                )
+            channels = shape[0]
+            if verify and _check_records(fpath) != n:
+                raise DatasetError(fpath, f"holds other records than its framing says: {n}")
+            counts[res].append(n)
         shards[res] = files
     if channels not in (1, 3):
         raise DatasetError(path, f"images have {channels} channels; want 1 or 3")
-    # Every resolution holds the same images; count the cheapest one.
-    smallest = min(shards)
-    num_images = sum(_count_records(f) for f in shards[smallest])
-    counts = {}
+    # Every resolution holds the same images: one with fewer records lost some (a file cut at
+    # a record boundary, which the framing alone cannot tell).
+    num_images = max(sum(c) for c in counts.values())
     for res, files in shards.items():
-        counts[res] = [num_images] if len(files) == 1 else [_count_records(f) for f in files]
         if sum(counts[res]) != num_images:
+            where = files[0] if len(files) == 1 else f"{path} (resolution {res})"
             raise DatasetError(
-                files[0], f"resolution {res} has {sum(counts[res])} records, not {num_images}"
+                where,
+                f"holds {sum(counts[res])} records, other resolutions hold {num_images} (cut?); "
+                f"{integrity.REBUILD_HINT}",
             )
+    smallest = min(shards)
     label_files = sorted(f for f in os.listdir(path) if f.endswith(".labels"))
     labels = _load_labels(os.path.join(path, label_files[0]), num_images) if label_files else None
     name = SHARD_PATTERN.match(os.path.basename(shards[smallest][0]))["name"]
@@ -319,7 +357,6 @@ class ImageDataset:
         repeat: bool = True,
         mirror: bool = False,
         seed: int = 0,
-        input_context: tf.distribute.InputContext | None = None,
         drop_remainder: bool = True,
         shuffle_buffer: int | None = None,
     ) -> tf.data.Dataset:
@@ -327,15 +364,12 @@ class ImageDataset:
 
         Args:
             resolution: one of :attr:`resolutions`.
-            batch_size: images per batch (per replica when ``input_context`` is given).
+            batch_size: images per batch.
             shuffle: read shards interleaved in shuffled order and shuffle records (seeded;
                 reshuffled every epoch). ``False`` reads records in file order.
             repeat: repeat forever.
             mirror: flip each image left-right with probability 0.5 (seeded, per image).
             seed: seed of the shuffles and the flips.
-            input_context: a ``tf.distribute.InputContext``: pipeline ``i`` of ``n`` reads
-                every n-th shard, or every n-th record when there are fewer shards than
-                pipelines, so each reads a different part.
             drop_remainder: drop a last, smaller batch.
             shuffle_buffer: records in the shuffle buffer (default
                 :meth:`default_shuffle_buffer`).
@@ -354,13 +388,7 @@ class ImageDataset:
         files = self.shard_files(res)
         counts = self.record_counts(res)
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        n_pipes, pipe_id = 1, 0
-        if input_context is not None:
-            n_pipes, pipe_id = input_context.num_input_pipelines, input_context.input_pipeline_id
         file_ids = list(range(len(files)))
-        record_shard = n_pipes > 1 and len(files) < n_pipes
-        if n_pipes > 1 and not record_shard:
-            file_ids = file_ids[pipe_id::n_pipes]
         with_labels = self.label_dim > 0
         files_t = tf.constant(files)
         if with_labels:
@@ -378,8 +406,7 @@ class ImageDataset:
 
         ds = tf.data.Dataset.from_tensor_slices(tf.constant(file_ids, tf.int64))
         if shuffle and len(file_ids) > 1:
-            if not record_shard:
-                ds = ds.shuffle(len(file_ids), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(len(file_ids), seed=seed, reshuffle_each_iteration=True)
             ds = ds.interleave(
                 read_file,
                 cycle_length=min(len(file_ids), 16),
@@ -389,8 +416,6 @@ class ImageDataset:
             )
         else:
             ds = ds.flat_map(read_file)
-        if record_shard:
-            ds = ds.shard(n_pipes, pipe_id)
         if shuffle:
             buffer = shuffle_buffer or self.default_shuffle_buffer(res)
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
@@ -416,53 +441,77 @@ class ImageDataset:
                     num_parallel_calls=tf.data.AUTOTUNE,
                 )
         if mirror:
-            flip_seeds = tf.data.Dataset.random(seed=seed * 1000003 + pipe_id + 1)
+            flip_seeds = tf.data.Dataset.random(seed=seed * 1000003 + 1)
             ds = tf.data.Dataset.zip((ds, flip_seeds)).map(
                 _random_flip, num_parallel_calls=tf.data.AUTOTUNE
             )
         options = tf.data.Options()
         options.deterministic = True
-        if input_context is not None:
-            options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.OFF
-            )
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-    def distribute(
-        self,
-        strategy: tf.distribute.Strategy,
-        resolution: int,
-        global_batch_size: int,
-        *,
-        input_options=None,
-        **kwargs,
-    ):
-        """A distributed dataset of :meth:`make_dataset` for ``strategy``.
+    def next_batch(self, iterator, resolution: int):
+        """``next(iterator)`` of a :meth:`make_dataset` pipeline at ``resolution``; a read error
+        (a damaged record, a file gone) raises :class:`DatasetError` naming the shard.
 
-        Each input pipeline gets ``global_batch_size / num_replicas_in_sync`` images per batch
-        and its own part of the data (see ``input_context`` in :meth:`make_dataset`).
-        ``kwargs`` are :meth:`make_dataset`'s; ``input_options`` is a
-        ``tf.distribute.InputOptions``.
+        TensorFlow's error names no file, so the shards are checked to find it: sizes against
+        the manifest (or the framing) first, then every record's checksum, only on this path.
         """
-        replicas = strategy.num_replicas_in_sync
-        if (
-            not isinstance(global_batch_size, int)
-            or global_batch_size < 1
-            or global_batch_size % replicas
-        ):
-            raise ValueError(
-                f"global_batch_size must be a positive multiple of {replicas} replicas, got {global_batch_size!r}"
-            )
+        try:
+            return next(iterator)
+        except tf.errors.OpError as e:
+            self.explain_read_error(resolution, e)
+            raise
 
-        def dataset_fn(ctx):
-            return self.make_dataset(
-                resolution,
-                ctx.get_per_replica_batch_size(global_batch_size),
-                input_context=ctx,
-                **kwargs,
-            )
+    def explain_read_error(self, resolution: int, error: Exception) -> None:
+        """Raise :class:`DatasetError` naming the damaged shard behind ``error`` (a TensorFlow
+        read error at ``resolution``); return if every shard reads correctly (not a data fault).
+        """
+        self.check_files()
+        files = self.shard_files(resolution)
+        # "corrupted record at OFFSET": files at least that long come first.
+        offset = -1
+        words = str(getattr(error, "message", error)).split()
+        if "at" in words and words.index("at") + 1 < len(words):
+            digits = words[words.index("at") + 1].rstrip(",.;")
+            offset = int(digits) if digits.isdigit() else -1
 
-        return strategy.distribute_datasets_from_function(dataset_fn, options=input_options)
+        def size(f):
+            try:
+                return os.path.getsize(f)
+            except OSError:
+                return -1
+
+        suspects = sorted(files, key=lambda f: size(f) <= offset)
+        print(
+            f"reading {self.path} at {resolution}x{resolution} failed; checking its "
+            f"{len(files)} shard(s) to find the damaged one",
+            file=sys.stderr,
+            flush=True,
+        )
+        for fpath in suspects:
+            if not os.path.isfile(fpath):
+                raise DatasetError(fpath, "missing (it was there when training started)")
+            _check_records(fpath)
+
+    def check_files(self, checksums: bool = False) -> None:
+        """Check the files again as :func:`open_dataset` does (sizes or framing; ``checksums``:
+        sha256 or record checksums). Raises :class:`DatasetError` naming a damaged file."""
+        if self.manifest is not None:
+            integrity.check_manifest_files(self.path, self.manifest, checksums=checksums)
+            return
+        for res in self.resolutions:
+            for fpath, count in self._shards[res]:
+                if not os.path.isfile(fpath):
+                    raise DatasetError(fpath, "missing (it was there when the dataset was opened)")
+                n, _ = _official_file(fpath)
+                if checksums:
+                    n = _check_records(fpath)
+                if n != count:
+                    raise DatasetError(
+                        fpath,
+                        f"holds {n} records, {count} when the dataset was opened; "
+                        f"{integrity.REBUILD_HINT}",
+                    )
 
     def iterate_reals(
         self,

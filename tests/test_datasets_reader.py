@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +10,6 @@ import datasets
 from datasets.dataset_tool import create_dataset
 from datasets.errors import DatasetError
 from tests.dataset_helpers import (
-    ROOT,
     id_images,
     image_ids,
     official_pyramid,
@@ -173,23 +167,6 @@ def test_mirror_flips_whole_images_at_random_with_a_seed(id_sets):
     )
 
 
-@pytest.mark.parametrize("key", ["raw3", "raw1", "png2"])  # file sharding, record sharding
-def test_input_context_gives_each_pipeline_a_different_part(id_sets, key):
-    ds = id_sets[key]
-    parts = []
-    for i in range(2):
-        ctx = tf.distribute.InputContext(
-            num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2
-        )
-        x, _ = _collect(
-            ds.make_dataset(8, 3, input_context=ctx, repeat=False, drop_remainder=False)
-        )
-        parts.append(set(image_ids(x)[0].tolist()))
-        assert len(parts[-1]) == len(x)
-    assert not parts[0] & parts[1]
-    assert parts[0] | parts[1] == set(range(N))
-
-
 def test_batches_remainder_and_argument_errors(id_sets):
     ds = id_sets["raw3"]
     sizes = [
@@ -205,54 +182,3 @@ def test_batches_remainder_and_argument_errors(id_sets):
     with pytest.raises(ValueError, match="num must be"):
         ds.iterate_reals(16, N + 1)
     assert ds.default_shuffle_buffer(16) == N
-
-
-_DISTRIBUTED = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import datasets
-    from tests.dataset_helpers import image_ids
-
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
-    assert strategy.num_replicas_in_sync == 2, devices
-    per_replica = tf.distribute.InputOptions(
-        experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
-        experimental_fetch_to_device=False,
-    )
-    n = int(sys.argv[3])
-    for path, options in [(sys.argv[1], None), (sys.argv[1], per_replica), (sys.argv[2], per_replica)]:
-        ds = datasets.open_dataset(path)
-        dist = ds.distribute(strategy, 16, 8, shuffle=True, repeat=False, seed=1, input_options=options)
-        seen = []
-        for x, y in dist:
-            parts = [p.numpy() for p in strategy.experimental_local_results(x)]
-            labels = [p.numpy() for p in strategy.experimental_local_results(y)]
-            assert [p.shape for p in parts] == [(4, 16, 16, 1)] * 2, [p.shape for p in parts]
-            ids = [image_ids(p)[0] for p in parts]
-            assert not set(ids[0]) & set(ids[1]), ids
-            for i, lab in zip(ids, labels):
-                assert (lab.argmax(1) == i % 5).all()
-            seen += [*ids[0], *ids[1]]
-        assert sorted(seen) == list(range(n)), sorted(seen)
-    print("DISTRIBUTED OK")
-    """
-)
-
-
-def test_mirrored_strategy_replicas_get_distinct_complete_batches(id_sets):
-    # Logical devices must be set before TensorFlow initializes them: use a fresh process.
-    proc = subprocess.run(
-        [sys.executable, "-c", _DISTRIBUTED, id_sets["raw1"].path, id_sets["png2"].path, str(N)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0 and "DISTRIBUTED OK" in proc.stdout, proc.stderr[-3000:]

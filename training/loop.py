@@ -290,7 +290,8 @@ def training_loop(
     G_plain = Generator.from_gconfig(cfg.G, name="G_snapshot")  # outside the strategy
     grid_size = outputs.grid_size_for(resolution, options.grid_max_images)
     grid_n = grid_size[0] * grid_size[1]
-    grid_reals, grid_labels = next(iter(ds.make_dataset(resolution, grid_n, seed=tcfg.seed)))
+    grid_iter = iter(ds.make_dataset(resolution, grid_n, seed=tcfg.seed))
+    grid_reals, grid_labels = ds.next_batch(grid_iter, resolution)  # names a damaged shard
     grid_labels = grid_labels.numpy() if cfg.G.c_dim else None
     grid_z = np.random.RandomState(tcfg.seed).randn(grid_n, cfg.G.z_dim).astype(np.float32)
 
@@ -373,7 +374,7 @@ def training_loop(
                 data_key, data_iter = (key, cur_tick), iter(pipeline)
 
             for _ in range(scfg.minibatch_repeats):
-                reals, labels = next(data_iter)
+                reals, labels = ds.next_batch(data_iter, sched.resolution)
                 tick_stats.append(
                     step_fn(distribute_reals(strategy, reals), labels, tf.constant(step, tf.int64))
                 )

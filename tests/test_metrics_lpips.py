@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from metrics import lpips as lpips_module
-from metrics import safe_pickle
+from stylegan_tf import safe_pickle
 from metrics.ppl import get_lpips
 
 DATA = os.path.join(os.path.dirname(__file__), "data")

@@ -443,33 +443,24 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-saved-model", action="store_true", help="skip the SavedModel")
     args = parser.parse_args(argv)
-    from stylegan_tf.files import DirLock, LockedError
+    from stylegan_tf.files import DirLock, LockedError, os_error_message
 
     try:
         with DirLock(args.out, "import_official", inside=False):
             paths = import_official(
                 args.pkl, args.out, overwrite=args.overwrite, saved_model=not args.no_saved_model
             )
-    except (BadFileError, FileExistsError, LockedError) as e:  # their messages name the path
+    except (BadFileError, LockedError) as e:  # their messages name the path
         return _fail(e)
     except (pickle.UnpicklingError, ValueError, RecursionError) as e:  # about the pickle's content
         return _fail(f"{args.pkl}: {' '.join(str(e).split()) or type(e).__name__}")
     except MemoryError:
         return _fail(f"{args.pkl}: not enough memory to import it")
-    except OSError as e:
+    except OSError as e:  # missing, unreadable or unwritable path; an existing --out
         return _fail(os_error_message(e))
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0
-
-
-def os_error_message(e: OSError) -> str:
-    """``"<path>: <reason>"`` for an ``OSError`` (missing, unreadable, unwritable path)."""
-    where = e.filename if e.filename is not None else ""
-    if e.filename2 is not None:
-        where = f"{where} -> {e.filename2}"
-    reason = e.strerror or str(e)
-    return f"{where}: {reason}" if where else reason
 
 
 def _fail(message) -> int:

@@ -149,10 +149,11 @@ def test_slerp_and_parsing():
     assert gen.parse_float_list("-1,0.5") == [-1.0, 0.5]
 
 
-def test_class_argument_checked(net, tmp_path):
+def test_class_argument_checked(net, tmp_path, capsys):
     _, path = net
-    with pytest.raises(SystemExit):
-        gen.main(["--network", path, "--outdir", str(tmp_path), "--seeds", "0", "--class", "1"])
+    rc = gen.main(["--network", path, "--outdir", str(tmp_path), "--seeds", "0", "--class", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "error: --class given but the network is unconditional (c_dim=0)"
     G = Generator(
         img_resolution=8,
         z_dim=8,

@@ -69,6 +69,10 @@ class NetworkState(dict):
 class _EasyDict(dict):
     """Stand-in for ``dnnlib.util.EasyDict`` (a dict with attribute access in the original)."""
 
+    def __setstate__(self, state):  # its pickled state is its items; nothing else is set
+        if state:
+            raise pickle.UnpicklingError("unexpected EasyDict state")
+
 
 def _object_reconstructor(cls, base, state):
     """``copyreg._reconstructor`` for protocol 0/1 pickles, for allow-listed classes only."""

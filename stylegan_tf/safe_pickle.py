@@ -209,6 +209,9 @@ class NdarrayClass:
             "pointers and uninitialised arrays"
         )
 
+    def __setstate__(self, state):  # BUILD on the class itself must not set its attributes
+        raise pickle.UnpicklingError("numpy.ndarray has no state")
+
 
 def _reconstruct(subtype, shape, dtype):
     """``numpy.core.multiarray._reconstruct``: an empty placeholder for the state that follows."""

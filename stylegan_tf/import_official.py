@@ -144,13 +144,20 @@ def _check_value(key, value, what):
             return
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise ValueError(f"{what}: static_kwargs {key}={value!r:.60} is not a number")
-    ok = isinstance(value, _PLAIN) or (
-        isinstance(value, (list, tuple, np.ndarray))
-        and len(value) <= 64
-        and all(isinstance(v, (*_PLAIN, np.number)) for v in value)
-    )
-    if not ok:
+    if not _plain(value):
         raise ValueError(f"{what}: static_kwargs {key!r:.60} has an unexpected value")
+
+
+def _plain(value, depth=0) -> bool:
+    """None, bool, number or text, or a short list / tuple / dict of them (2 levels at most)."""
+    if isinstance(value, (*_PLAIN, np.number)):
+        return True
+    if depth >= 2 or not isinstance(value, (list, tuple, dict, np.ndarray)) or len(value) > 64:
+        return False
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    return all(isinstance(k, (str, int)) and _plain(v, depth + 1) for k, v in items)
 
 
 def _check_state(state, what, depth=0):

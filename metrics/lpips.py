@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from metrics import safe_pickle
+from stylegan_tf import safe_pickle
 
 __all__ = ["LPIPS", "find_lpips_weights", "LPIPS_INSTALL_HINT"]
 

@@ -119,36 +119,43 @@ def z_from_seeds(seeds, z_dim: int):
     check = tf.debugging.Assert(in_range, ["seeds must be in [0, 2**32 - 1]; got", seeds])
     with tf.control_dependencies([check]):
         seeds = tf.identity(seeds)
-    need = (z_dim + 1) // 2  # Gaussian pairs
     n = tf.shape(seeds)[0]
 
-    def more(mt, count, k, pairs, oks):
-        return tf.reduce_min(tf.concat([count, [need]], 0)) < need
+    def draw():
+        need = (z_dim + 1) // 2  # Gaussian pairs
 
-    def block(mt, count, k, pairs, oks):
-        mt = _mt_twist(mt)
-        w = tf.reshape(_mt_temper(mt), [n, _MT_ATTEMPTS, 4])
-        hi = tf.cast(_shr(w[..., 0::2], 5), tf.float64)
-        lo = tf.cast(_shr(w[..., 1::2], 6), tf.float64)
-        x = 2.0 * ((hi * 67108864.0 + lo) / 9007199254740992.0) - 1.0  # [N, A, 2]: x1, x2
-        r2 = tf.reduce_sum(x * x, axis=-1)
-        ok = tf.logical_and(r2 < 1.0, r2 > 0.0)
-        r2 = tf.where(ok, r2, 0.5)
-        f = tf.sqrt(-2.0 * tf.math.log(r2) / r2)
-        pair = tf.stack([f * x[..., 1], f * x[..., 0]], axis=-1)
-        count += tf.reduce_sum(tf.cast(ok, tf.int32), axis=1)
-        return mt, count, k + 1, pairs.write(k, pair), oks.write(k, ok)
+        def more(mt, count, k, pairs, oks):
+            return tf.reduce_min(tf.concat([count, [need]], 0)) < need
 
-    pairs = tf.TensorArray(tf.float64, 0, dynamic_size=True, element_shape=[None, _MT_ATTEMPTS, 2])
-    oks = tf.TensorArray(tf.bool, 0, dynamic_size=True, element_shape=[None, _MT_ATTEMPTS])
-    init = [_mt_seed(seeds), tf.zeros([n], tf.int32), tf.constant(0), pairs, oks]
-    _, _, _, pairs, oks = tf.while_loop(more, block, init)
-    pairs = tf.reshape(tf.transpose(pairs.stack(), [1, 0, 2, 3]), [n, -1, 2])
-    oks = tf.reshape(tf.transpose(oks.stack(), [1, 0, 2]), [n, -1])
-    # The first `need` accepted attempts of each seed, in order.
-    first = tf.argsort(tf.cast(tf.logical_not(oks), tf.int32), axis=1, stable=True)[:, :need]
-    z = tf.reshape(tf.gather(pairs, first, batch_dims=1), [n, 2 * need])[:, :z_dim]
-    return tf.cast(z, tf.float32)
+        def block(mt, count, k, pairs, oks):
+            mt = _mt_twist(mt)
+            w = tf.reshape(_mt_temper(mt), [n, _MT_ATTEMPTS, 4])
+            hi = tf.cast(_shr(w[..., 0::2], 5), tf.float64)
+            lo = tf.cast(_shr(w[..., 1::2], 6), tf.float64)
+            x = 2.0 * ((hi * 67108864.0 + lo) / 9007199254740992.0) - 1.0  # [N, A, 2]: x1, x2
+            r2 = tf.reduce_sum(x * x, axis=-1)
+            ok = tf.logical_and(r2 < 1.0, r2 > 0.0)
+            r2 = tf.where(ok, r2, 0.5)
+            f = tf.sqrt(-2.0 * tf.math.log(r2) / r2)
+            pair = tf.stack([f * x[..., 1], f * x[..., 0]], axis=-1)
+            count += tf.reduce_sum(tf.cast(ok, tf.int32), axis=1)
+            return mt, count, k + 1, pairs.write(k, pair), oks.write(k, ok)
+
+        pairs = tf.TensorArray(
+            tf.float64, 0, dynamic_size=True, element_shape=[None, _MT_ATTEMPTS, 2]
+        )
+        oks = tf.TensorArray(tf.bool, 0, dynamic_size=True, element_shape=[None, _MT_ATTEMPTS])
+        init = [_mt_seed(seeds), tf.zeros([n], tf.int32), tf.constant(0), pairs, oks]
+        _, _, _, pairs, oks = tf.while_loop(more, block, init)
+        pairs = tf.reshape(tf.transpose(pairs.stack(), [1, 0, 2, 3]), [n, -1, 2])
+        oks = tf.reshape(tf.transpose(oks.stack(), [1, 0, 2]), [n, -1])
+        # The first `need` accepted attempts of each seed, in order.
+        first = tf.argsort(tf.cast(tf.logical_not(oks), tf.int32), axis=1, stable=True)[:, :need]
+        z = tf.reshape(tf.gather(pairs, first, batch_dims=1), [n, 2 * need])[:, :z_dim]
+        return tf.cast(z, tf.float32)
+
+    # An empty batch gives an empty [0, z_dim] (the loop below needs at least one seed).
+    return tf.cond(n > 0, draw, lambda: tf.zeros([0, z_dim], tf.float32))
 
 
 def images_to_uint8(images):
@@ -165,9 +172,15 @@ def check_input(x, name: str, dims):
     shaped input would fail deep inside the network. ``tf.ensure_shape`` fails first instead,
     with ``InvalidArgumentError: Shape of tensor z [2,5] is not compatible with expected shape
     [?,32]`` (a plain shape assert would be constant-folded away by Grappler, which trusts the
-    signature's static shape).
+    signature's static shape). Float inputs must also be finite: NaN or Inf fails with
+    ``InvalidArgumentError: stylegan_tf SavedModel: input 'z' contains NaN or Inf`` instead of
+    returning black images.
     """
-    return tf.ensure_shape(x, [] if dims is None else [None, *dims], name=f"check_{name}")
+    x = tf.ensure_shape(x, [] if dims is None else [None, *dims], name=f"check_{name}")
+    if x.dtype.is_floating:
+        message = f"stylegan_tf SavedModel: input '{name}' contains NaN or Inf"
+        x = tf.debugging.assert_all_finite(x, message, name=f"finite_{name}")
+    return x
 
 
 class GeneratorExport(tf.Module):
@@ -423,11 +436,17 @@ def main(argv=None) -> int:
     parser.add_argument("--tflite", default=None, help="also write a TFLite model here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = parser.parse_args(argv)
+    from stylegan_tf.files import DirLock, LockedError, os_error_message
+
     try:
-        G = load_generator(args.network)
-        out = export_saved_model(G, args.out, tflite_path=args.tflite, overwrite=args.overwrite)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        with DirLock(args.out, "export", inside=False):
+            G = load_generator(args.network)
+            out = export_saved_model(G, args.out, tflite_path=args.tflite, overwrite=args.overwrite)
+    except (ValueError, LockedError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # missing, unreadable or unwritable path; an existing --out
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 2
     print(f"SavedModel: {out}")
     if args.tflite:

@@ -37,6 +37,7 @@ __all__ = [
     "DirLock",
     "LockedError",
     "LOCK_NAME",
+    "os_error_message",
 ]
 
 LOCK_NAME = ".stylegan_tf.lock"
@@ -243,3 +244,17 @@ def _read_holder(fd) -> dict:
         return json.loads(data.decode()) if data.strip() else {}
     except (OSError, ValueError):
         return {}
+
+
+def os_error_message(e: OSError) -> str:
+    """``"<path>: <reason>"`` for an ``OSError`` (a missing, unreadable or unwritable path), the
+    one line a command prints for it."""
+    where = "" if e.filename is None else os.fspath(e.filename)
+    if e.filename2 is not None:
+        where = f"{where} -> {os.fspath(e.filename2)}"
+    reason = e.strerror or str(e)
+    if isinstance(e, FileExistsError) and where and not os.path.isdir(where):
+        reason = "exists and is not a folder"  # os.makedirs through a file
+    elif isinstance(e, NotADirectoryError):
+        reason = "a part of this path is a file, not a folder"
+    return f"{where}: {reason}" if where else reason

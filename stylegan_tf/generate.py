@@ -328,35 +328,45 @@ def main(argv=None) -> int:
     from stylegan_tf.export import load_generator
 
     try:
-        G = load_generator(args.network)
-        r = Renderer(G, args.truncation_psi, args.noise_mode, args.class_idx, args.batch)
-        seeds = parse_int_list(args.seeds) if args.seeds else None
-        out = args.outdir
-        os.makedirs(out, exist_ok=True)
-        if args.figure is None:
-            paths = generate_seed_images(r, seeds or list(range(8)), out)
-            print(f"wrote {len(paths)} images to {out}")
-        elif args.figure == "style-mixing":
-            layers = style_layers(args.styles, G.num_ws)
-            grid = style_mixing_grid(
-                r, parse_int_list(args.row_seeds), parse_int_list(args.col_seeds), layers
-            )
-            print(imgs.save_image(grid, os.path.join(out, "style-mixing.png")))
-        elif args.figure == "truncation":
-            grid = truncation_grid(r, seeds or [0, 1], parse_float_list(args.psis))
-            print(imgs.save_image(grid, os.path.join(out, "truncation.png")))
-        elif args.figure == "noise":
-            grid = noise_grid(r, seeds or [0, 1], args.num_draws)
-            print(imgs.save_image(grid, os.path.join(out, "noise.png")))
-        else:
-            frames = interpolation_frames(r, seeds or [0, 1, 2], args.frames, args.space)
-            frame_dir = os.path.join(out, "interpolation_frames")
-            save_frames(frames, frame_dir)
-            gif = os.path.join(out, "interpolation.gif")
-            imgs.save_gif(frames, gif, duration_ms=1000.0 / args.fps)
-            print(f"{gif} ({len(frames)} frames, PNGs in {frame_dir})")
-    except (ValueError, FileNotFoundError) as e:
-        p.error(str(e))
+        with files.DirLock(args.outdir, "generate", inside=False):
+            return _run(args, load_generator)
+    except (ValueError, files.LockedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # missing, unreadable or unwritable path
+        print(f"error: {files.os_error_message(e)}", file=sys.stderr)
+        return 2
+
+
+def _run(args, load_generator) -> int:
+    """Everything after argument parsing (errors are turned into one line by main)."""
+    G = load_generator(args.network)
+    r = Renderer(G, args.truncation_psi, args.noise_mode, args.class_idx, args.batch)
+    seeds = parse_int_list(args.seeds) if args.seeds else None
+    out = args.outdir
+    os.makedirs(out, exist_ok=True)
+    if args.figure is None:
+        paths = generate_seed_images(r, seeds or list(range(8)), out)
+        print(f"wrote {len(paths)} images to {out}")
+    elif args.figure == "style-mixing":
+        layers = style_layers(args.styles, G.num_ws)
+        grid = style_mixing_grid(
+            r, parse_int_list(args.row_seeds), parse_int_list(args.col_seeds), layers
+        )
+        print(imgs.save_image(grid, os.path.join(out, "style-mixing.png")))
+    elif args.figure == "truncation":
+        grid = truncation_grid(r, seeds or [0, 1], parse_float_list(args.psis))
+        print(imgs.save_image(grid, os.path.join(out, "truncation.png")))
+    elif args.figure == "noise":
+        grid = noise_grid(r, seeds or [0, 1], args.num_draws)
+        print(imgs.save_image(grid, os.path.join(out, "noise.png")))
+    else:
+        frames = interpolation_frames(r, seeds or [0, 1, 2], args.frames, args.space)
+        frame_dir = os.path.join(out, "interpolation_frames")
+        save_frames(frames, frame_dir)
+        gif = os.path.join(out, "interpolation.gif")
+        imgs.save_gif(frames, gif, duration_ms=1000.0 / args.fps)
+        print(f"{gif} ({len(frames)} frames, PNGs in {frame_dir})")
     return 0
 
 

@@ -45,7 +45,12 @@ from stylegan_tf.config import (  # noqa: E402
     channels,
     is_power_of_two,
 )
-from stylegan_tf.safe_pickle import NUMPY_GLOBALS, AllowListUnpickler  # noqa: E402
+from stylegan_tf.safe_pickle import (  # noqa: E402
+    NUMPY_GLOBALS,
+    AllowListUnpickler,
+    BadFileError,
+    load_pickle_file,
+)
 
 
 class NetworkState(dict):
@@ -63,6 +68,10 @@ class NetworkState(dict):
 
 class _EasyDict(dict):
     """Stand-in for ``dnnlib.util.EasyDict`` (a dict with attribute access in the original)."""
+
+    def __setstate__(self, state):  # its pickled state is its items; nothing else is set
+        if state:
+            raise pickle.UnpicklingError("unexpected EasyDict state")
 
 
 def _object_reconstructor(cls, base, state):
@@ -102,20 +111,90 @@ class OfficialUnpickler(AllowListUnpickler):
 
 def load_official_pickle(path):
     """Read an official pickle safely; returns its top-level object with every
-    ``Network`` replaced by a :class:`NetworkState` dict. Nothing in it is executed."""
-    with open(path, "rb") as f:
-        return OfficialUnpickler(f, encoding="latin1").load()
+    ``Network`` replaced by a :class:`NetworkState` dict. Nothing in it is executed.
+
+    Raises:
+        BadFileError: (a ``ValueError``) not a pickle, truncated, a refused global or array,
+            too large for memory, ...; the message is one line naming ``path``.
+        OSError: ``path`` cannot be opened.
+    """
+    return load_pickle_file(
+        path, lambda f, size: OfficialUnpickler(f, encoding="latin1", max_bytes=size).load()
+    )
 
 
-def _check_state(state, what):
+# Official options read as numbers from ``static_kwargs`` (None: the official "off" value).
+_NUMERIC_HINTS = {
+    "fmap_base": False,
+    "fmap_max": False,
+    "mbstd_group_size": False,
+    "label_size": False,
+    "mapping_lrmul": True,
+    "truncation_psi": True,
+    "truncation_cutoff": True,
+    "dlatent_avg_beta": True,
+    "style_mixing_prob": True,
+}
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _check_value(key, value, what):
+    if key in _NUMERIC_HINTS:
+        if value is None and _NUMERIC_HINTS[key]:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{what}: static_kwargs {key}={value!r:.60} is not a number")
+    if not _plain(value):
+        raise ValueError(f"{what}: static_kwargs {key!r:.60} has an unexpected value")
+
+
+def _plain(value, depth=0) -> bool:
+    """None, bool, number or text, or a short list / tuple / dict of them (2 levels at most)."""
+    if isinstance(value, (*_PLAIN, np.number)):
+        return True
+    if depth >= 2 or not isinstance(value, (list, tuple, dict, np.ndarray)) or len(value) > 64:
+        return False
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    return all(isinstance(k, (str, int)) and _plain(v, depth + 1) for k, v in items)
+
+
+def _check_state(state, what, depth=0):
+    """The structure of a pickled Network state, before anything reads it: plain names, a list
+    of ``(name, numeric array)`` variables, plain static_kwargs, components that are Networks
+    (at most 3 levels deep, so a cyclic pickle cannot recurse forever)."""
     if not isinstance(state, NetworkState):
         raise ValueError(f"{what} is a {type(state).__name__}, not a dnnlib.tflib Network")
     version = state.get("version")
     if version not in (2, 3):
-        raise ValueError(f"{what}: unsupported Network state version {version!r} (expected 3)")
+        raise ValueError(f"{what}: unsupported Network state version {version!r:.40} (expected 3)")
     for key in ("name", "variables"):
         if key not in state:
             raise ValueError(f"{what}: Network state has no {key!r}")
+    if not isinstance(state["name"], str):
+        raise ValueError(f"{what}: Network name is a {type(state['name']).__name__}")
+    variables = state["variables"]
+    if not isinstance(variables, (list, tuple)):
+        raise ValueError(f"{what}: variables are a {type(variables).__name__}, not a list")
+    for item in variables:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"{what}: a variable is not a (name, value) pair")
+        value = item[1]
+        if not isinstance(value, (np.ndarray, np.generic)) or value.dtype.kind not in "biuf":
+            raise ValueError(f"{what}: variable {item[0]!r:.80} is not a numeric array")
+    kwargs = state.get("static_kwargs") or {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise ValueError(f"{what}: static_kwargs is not a dict of names")
+    for key, value in kwargs.items():
+        _check_value(key, value, what)
+    comps = state.get("components") or {}
+    if not isinstance(comps, dict) or not all(isinstance(k, str) for k in comps):
+        raise ValueError(f"{what}: components is not a dict of names")
+    if comps and depth >= 2:
+        raise ValueError(f"{what}: components nested too deeply (a cycle?)")
+    for key, comp in comps.items():
+        _check_state(comp, f"{what} component {key!r:.40}", depth + 1)
 
 
 def flatten_variables(state, what="network") -> dict:
@@ -332,10 +411,10 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     ``G_ema.keras`` comes from Gs; ``G.keras`` and ``D.keras`` are written when the pickle has
     them; ``saved_model/`` is the inference SavedModel of G_ema.
     """
-    from stylegan_tf.export import export_saved_model
+    nets = split_networks(load_official_pickle(pkl_path))
+    from stylegan_tf.export import export_saved_model  # TensorFlow: after the cheap checks
     from stylegan_tf.files import atomic_directory
 
-    nets = split_networks(load_official_pickle(pkl_path))
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.lexists(out_dir) and not overwrite:
         if not os.path.isdir(out_dir) or os.listdir(out_dir):
@@ -375,16 +454,29 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-saved-model", action="store_true", help="skip the SavedModel")
     args = parser.parse_args(argv)
+    from stylegan_tf.files import DirLock, LockedError, os_error_message
+
     try:
-        paths = import_official(
-            args.pkl, args.out, overwrite=args.overwrite, saved_model=not args.no_saved_model
-        )
-    except (pickle.UnpicklingError, ValueError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        with DirLock(args.out, "import_official", inside=False):
+            paths = import_official(
+                args.pkl, args.out, overwrite=args.overwrite, saved_model=not args.no_saved_model
+            )
+    except (BadFileError, LockedError) as e:  # their messages name the path
+        return _fail(e)
+    except (pickle.UnpicklingError, ValueError, RecursionError) as e:  # about the pickle's content
+        return _fail(f"{args.pkl}: {' '.join(str(e).split()) or type(e).__name__}")
+    except MemoryError:
+        return _fail(f"{args.pkl}: not enough memory to import it")
+    except OSError as e:  # missing, unreadable or unwritable path; an existing --out
+        return _fail(os_error_message(e))
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0
+
+
+def _fail(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

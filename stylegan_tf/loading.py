@@ -91,12 +91,31 @@ def read_training_options(checkpoint_prefix: str, options: str | None = None) ->
 
 
 def _load_keras(path: str):
+    import zipfile
+
     import keras
 
     import networks  # noqa: F401  (registers the custom Keras objects)
     from networks import Generator
 
-    model = keras.saving.load_model(path, compile=False)
+    # Keras reports any unreadable archive as "File not found"; say what is wrong instead.
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty, not a .keras snapshot")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras snapshot (not a zip archive; truncated?)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable .keras snapshot ({e})") from None
+    missing = {"config.json"} - names
+    if missing:
+        raise ValueError(f"{path} is not a .keras snapshot (no {', '.join(sorted(missing))})")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as e:
+        reason = " ".join(str(e).split())[:300]
+        raise ValueError(f"{path}: cannot load the .keras snapshot ({reason})") from None
     if not isinstance(model, Generator):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a Generator")
     return model

@@ -190,6 +190,58 @@ def test_wrong_inputs_give_clear_errors(exported):
         m.mapping(tf.zeros([2, Z_DIM], tf.int32), psi)
 
 
+def test_non_finite_inputs_are_refused(exported):
+    _, out, _, z = exported
+    m = tf.saved_model.load(out)
+    psi = tf.constant(PSI)
+    bad_z = z[:2].copy()
+    bad_z[1, 3] = np.nan
+    for sig in ("serving_default", "mapping"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input 'z' contains NaN or Inf"):
+            m.signatures[sig](z=bad_z, truncation_psi=psi)
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="input 'truncation_psi' contains NaN or Inf"
+        ):
+            m.signatures[sig](z=z[:2], truncation_psi=tf.constant(np.inf, tf.float32))
+    seeds = tf.constant([1, 2], tf.int64)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="input 'truncation_psi' contains NaN or Inf"
+    ):
+        m.signatures["generate_from_seed"](seeds=seeds, truncation_psi=tf.constant(np.nan))
+    ws = np.zeros([2, 6, Z_DIM], np.float32)
+    ws[0, 5, 0] = -np.inf
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input 'ws' contains NaN or Inf"):
+        m.signatures["synthesis"](ws=ws, noise_seed=tf.constant(0, tf.int64))
+    # Finite inputs still give the Keras images.
+    got = m.signatures["serving_default"](z=z[:2], truncation_psi=psi)["images"].numpy()
+    assert np.abs(got.astype(int) - keras_images(exported[0], z[:2])).max() <= 1
+
+
+def test_empty_batch_gives_empty_images(exported):
+    _, out, _, _ = exported
+    m = tf.saved_model.load(out)
+    psi = tf.constant(PSI)
+    empty = (0, 16, 16, 3)
+    got = m.signatures["serving_default"](z=tf.zeros([0, Z_DIM]), truncation_psi=psi)
+    assert got["images"].shape == empty and got["images"].dtype == tf.uint8
+    got = m.signatures["mapping"](z=tf.zeros([0, Z_DIM]), truncation_psi=psi)
+    assert got["ws"].shape == (0, 6, Z_DIM)
+    for seed in (-1, 5):
+        got = m.signatures["synthesis"](
+            ws=tf.zeros([0, 6, Z_DIM]), noise_seed=tf.constant(seed, tf.int64)
+        )
+        assert got["images"].shape == empty
+    got = m.signatures["generate_from_seed"](seeds=tf.zeros([0], tf.int64), truncation_psi=psi)
+    assert got["images"].shape == empty
+    # A non-empty call after the empty ones is unaffected.
+    seeds = tf.constant([5], tf.int64)
+    got = m.signatures["generate_from_seed"](seeds=seeds, truncation_psi=psi)["images"].numpy()
+    from stylegan_tf.generate import z_from_seed
+
+    want = keras_images(exported[0], z_from_seed(5, Z_DIM)[None])
+    assert np.abs(got.astype(int) - want).max() <= 1
+
+
 def _signature_ops(meta_graph, signature):
     """Op types reachable from a signature's outputs, through the called functions."""
     funcs = {f.signature.name: f for f in meta_graph.graph_def.library.function}
@@ -269,6 +321,14 @@ def test_conditional_export_uses_labels(tmp_path):
     assert np.abs(other["images"].numpy().astype(int) - got.numpy()).max() > 5
     with pytest.raises(tf.errors.InvalidArgumentError, match="same N"):
         m.signatures["mapping"](z=z, labels=c[:1], truncation_psi=tf.constant(PSI))
+    bad = c.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input 'labels' contains NaN or Inf"):
+        m.signatures["serving_default"](z=z, labels=bad, truncation_psi=tf.constant(PSI))
+    empty = m.signatures["generate_from_seed"](
+        seeds=tf.zeros([0], tf.int64), labels=tf.zeros([0, 3]), truncation_psi=tf.constant(PSI)
+    )
+    assert empty["images"].shape == (0, 16, 16, 3)
 
 
 def test_export_is_atomic_and_refuses_existing(tmp_path):

@@ -91,8 +91,7 @@ def test_style_mixing_figure(net, tmp_path):
     ref = to_uint8(np.asarray(G.synthesis(mixed, noise_mode="const")))[0]
     np.testing.assert_array_equal(tile(grid, 2, 3), ref)
     assert np.abs(ref.astype(int) - keras_image(G, 2)).max() > 5
-    with pytest.raises(SystemExit):  # 'fine' (layers 8+) is empty for a 16^2 network
-        gen.main(argv[:-1] + ["fine"])
+    assert gen.main(argv[:-1] + ["fine"]) == 2  # 'fine' (layers 8+) is empty for a 16^2 network
     assert gen.style_layers("middle", 18) == [4, 5, 6, 7]
     assert gen.style_layers("fine", 18) == list(range(8, 18))
 
@@ -149,10 +148,11 @@ def test_slerp_and_parsing():
     assert gen.parse_float_list("-1,0.5") == [-1.0, 0.5]
 
 
-def test_class_argument_checked(net, tmp_path):
+def test_class_argument_checked(net, tmp_path, capsys):
     _, path = net
-    with pytest.raises(SystemExit):
-        gen.main(["--network", path, "--outdir", str(tmp_path), "--seeds", "0", "--class", "1"])
+    rc = gen.main(["--network", path, "--outdir", str(tmp_path), "--seeds", "0", "--class", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "error: --class given but the network is unconditional (c_dim=0)"
     G = Generator(
         img_resolution=8,
         z_dim=8,

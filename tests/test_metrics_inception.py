@@ -19,7 +19,7 @@ import os
 import numpy as np
 import pytest
 
-from metrics import inception, safe_pickle
+from metrics import inception, torch_format
 from metrics.metric_utils import get_inception
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -74,7 +74,7 @@ def test_pytorch_fid_names_load_the_same_weights(monkeypatch, extractor):
     # pytorch-fid's .pth uses torchvision names; map the TorchScript weights to those names
     # and load them through the .pth path: every layer must be found with the right shape.
     path = inception.find_inception_weights()
-    params = safe_pickle.load_torchscript_params(path)
+    params = torch_format.load_torchscript_params(path)
     model = inception.build_inception_v3()
     state = {}
     for layer in inception._conv_layers(model):
@@ -86,7 +86,7 @@ def test_pytorch_fid_names_load_the_same_weights(monkeypatch, extractor):
         state[f"{key}.bn.running_var"] = params[f"{src}.var"]
     assert len(state) == 94 * 5
     fake_pth = os.path.join(os.path.dirname(path), "pt_inception-2015-12-05-6726825d.pth")
-    monkeypatch.setattr(safe_pickle, "load_torch_state_dict", lambda p: state)
+    monkeypatch.setattr(torch_format, "load_torch_state_dict", lambda p: state)
     monkeypatch.setattr(inception, "_is_torchscript", lambda p: False)
     monkeypatch.setattr(inception, "find_inception_weights", lambda p=None: fake_pth)
     inception.load_inception_weights(model, fake_pth)

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from metrics import lpips as lpips_module
-from metrics import safe_pickle
 from metrics.ppl import get_lpips
+from stylegan_tf import safe_pickle
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 

@@ -1,4 +1,5 @@
-"""The allow-list readers of metrics.safe_pickle against files written by torch and by pickle.
+"""The torch-format readers (metrics.torch_format) and the numpy allow-list reader
+(stylegan_tf.safe_pickle) against files written by torch and by pickle.
 
 `tests/data/torch_state_{zip,legacy}.pth` were written by torch itself (both `torch.save`
 formats) with `tests/data/make_inception_reference.py`; `torch_state_expected.npz` holds the
@@ -12,14 +13,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from metrics import safe_pickle
+from metrics import torch_format
+from stylegan_tf import safe_pickle
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 @pytest.mark.parametrize("name", ["torch_state_zip.pth", "torch_state_legacy.pth"])
 def test_torch_state_dict_matches_torch(name):
-    got = safe_pickle.load_torch_state_dict(os.path.join(DATA, name))
+    got = torch_format.load_torch_state_dict(os.path.join(DATA, name))
     with np.load(os.path.join(DATA, "torch_state_expected.npz")) as expected:
         assert sorted(got) == sorted(expected.files)
         for key in expected.files:
@@ -55,17 +57,17 @@ def test_torch_unpickler_rejects_code(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("archive/data.pkl", pickle.dumps({"w": _Evil()}, protocol=2))
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        safe_pickle.load_torch_state_dict(str(path))
+        torch_format.load_torch_state_dict(str(path))
     # A TorchScript-style file may only name __torch__ classes, never arbitrary globals.
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("archive/data.pkl", pickle.dumps(_Evil(), protocol=2))
         zf.writestr("archive/constants.pkl", pickle.dumps(()))
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        safe_pickle.load_torchscript_params(str(path))
+        torch_format.load_torchscript_params(str(path))
 
 
 def test_not_a_torch_file(tmp_path):
     path = tmp_path / "x.pth"
     path.write_bytes(pickle.dumps(123))
     with pytest.raises(ValueError, match="bad magic"):
-        safe_pickle.load_torch_state_dict(str(path))
+        torch_format.load_torch_state_dict(str(path))

@@ -1,7 +1,7 @@
 """StyleGAN building blocks as Keras 3 layers (``keras`` / ``keras.ops`` only, any backend).
 
 Every layer reproduces the official TF1 code (``NVlabs/stylegan`` ``training/networks_stylegan.py``)
-value by value; see ``../shared/REFERENCE.md`` §1.2. Tensors are channels-last: ``[N, H, W, C]``.
+value by value; see ``docs/official-semantics.md#layers``. Tensors are channels-last: ``[N, H, W, C]``.
 
 Weights are stored *raw*, as the official variables are, and the equalized-learning-rate scale
 ``gain / sqrt(fan_in) * lr_multiplier`` is applied at run time, so official weights load 1:1.

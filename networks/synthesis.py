@@ -5,7 +5,7 @@ exists from the start (the variable set never changes), and a stage is chosen pe
 ``stage`` (a Python int, the resolution being trained) and ``alpha`` (fade-in of that
 resolution, a float or a scalar tensor/variable). The output is at the stage's resolution; the
 official network upsamples it to full resolution with nearest neighbour, which is the same image
-(see ``REFERENCE.md`` §1.2 'recursive').
+(see ``docs/official-semantics.md#progressive-growing``).
 """
 
 from __future__ import annotations

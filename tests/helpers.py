@@ -1,7 +1,7 @@
 """Shared test helpers: independent numpy re-derivations of the official ops, config round trips,
 ``.keras`` save-and-reload, and weight randomisation.
 
-The numpy functions here are written from the official TF1 semantics (REFERENCE.md §1.2), not
+The numpy functions here are written from the official TF1 semantics (docs/official-semantics.md#layers), not
 from our Keras layers, so that a test comparing the two can fail.
 """
 

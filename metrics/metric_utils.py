@@ -27,6 +27,7 @@ import tensorflow as tf
 from metrics import cache
 from metrics.inception import InceptionFeatures
 from metrics.progress import Progress
+from stylegan_tf.images import to_uint8_tf
 
 __all__ = [
     "ArrayDataset",
@@ -35,7 +36,6 @@ __all__ = [
     "compile_for",
     "fake_features",
     "get_inception",
-    "images_to_uint8",
     "iterate_fakes",
     "open_dataset",
     "real_features",
@@ -210,13 +210,6 @@ def get_inception(weights: str | None = None, batch_size: int = 16) -> Inception
 # Images
 
 
-def images_to_uint8(images) -> tf.Tensor:
-    """Official `convert_images_to_uint8`: `x * 127.5 + (127.5 + 0.5)`, then saturate cast
-    (clip to [0, 255], truncate toward zero = floor)."""
-    x = tf.convert_to_tensor(images, tf.float32)
-    return tf.saturate_cast(x * 127.5 + 128.0, tf.uint8)
-
-
 def box_downsample(images, factor: int):
     """Averages non-overlapping `factor` x `factor` boxes of NHWC images (official reshape+mean)."""
     if factor == 1:
@@ -256,7 +249,7 @@ def iterate_fakes(opts: MetricOptions, num: int, desc: str = "fakes") -> Iterato
             pool = None
 
     def generate(z, c):
-        return images_to_uint8(G(z, c, truncation_psi=1.0, noise_mode="random"))
+        return to_uint8_tf(G(z, c, truncation_psi=1.0, noise_mode="random"))
 
     generate = compile_for(G, generate)
     with opts.progress(num, desc) as bar:

@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from stylegan_tf.files import atomic_directory, atomic_write  # noqa: E402
+from stylegan_tf.images import to_uint8_tf  # noqa: E402
 
 SIGNATURES = ("serving_default", "mapping", "synthesis", "generate_from_seed")
 INFO_FILE = "stylegan_export.json"
@@ -158,13 +159,6 @@ def z_from_seeds(seeds, z_dim: int):
     return tf.cond(n > 0, draw, lambda: tf.zeros([0, z_dim], tf.float32))
 
 
-def images_to_uint8(images):
-    """Official ``convert_images_to_uint8`` for ``[-1, 1]`` images, in TF: ``x*127.5 + 128``."""
-    # Clip then truncating cast == saturate_cast; min/max keep the graph TFLite-builtin only.
-    x = tf.cast(images, tf.float32) * 127.5 + 128.0
-    return tf.cast(tf.minimum(tf.maximum(x, 0.0), 255.0), tf.uint8)
-
-
 def check_input(x, name: str, dims):
     """Runtime check that ``x`` has shape ``[N, *dims]`` (``[]`` when ``dims is None``).
 
@@ -236,11 +230,11 @@ class GeneratorExport(tf.Module):
             return truncate(tf.cast(ws, tf.float32), psi)
 
         def synth_const(ws):
-            return images_to_uint8(synthesis_net(ws, noise_mode="const"))
+            return to_uint8_tf(synthesis_net(ws, noise_mode="const"))
 
         def synth_seeded(ws, noise_seed):
             if not G.use_noise:
-                return images_to_uint8(synthesis_net(ws, noise_mode="none"))
+                return to_uint8_tf(synthesis_net(ws, noise_mode="none"))
             n = tf.shape(ws)[0]
 
             def stored():
@@ -259,7 +253,7 @@ class GeneratorExport(tf.Module):
                 ]
 
             noise = tf.cond(noise_seed < 0, stored, drawn)
-            return images_to_uint8(synthesis_net(ws, noise=list(noise)))
+            return to_uint8_tf(synthesis_net(ws, noise=list(noise)))
 
         z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
         c_spec = tf.TensorSpec([None, c_dim], tf.float32, name="labels")

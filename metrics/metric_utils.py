@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import datasets
 from metrics import cache
 from metrics.inception import InceptionFeatures
 from metrics.progress import Progress
@@ -103,12 +104,6 @@ def open_dataset(dataset):
     if isinstance(dataset, np.ndarray):
         return ArrayDataset(dataset)
     if isinstance(dataset, str | os.PathLike):
-        try:
-            import datasets  # the project's reader
-        except ImportError as e:
-            raise ImportError(f"cannot open dataset '{dataset}': {e}") from e
-        if not hasattr(datasets, "open_dataset"):
-            raise ImportError(f"cannot open dataset '{dataset}': datasets.open_dataset is missing")
         return datasets.open_dataset(os.fspath(dataset))
     if not hasattr(dataset, "iterate_reals"):
         raise TypeError(f"not a dataset (no iterate_reals): {type(dataset).__name__}")

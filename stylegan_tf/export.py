@@ -43,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 
 from stylegan_tf.files import atomic_directory, atomic_write  # noqa: E402
 from stylegan_tf.images import to_uint8_tf  # noqa: E402
+from stylegan_tf.loading import load_generator  # noqa: E402
 
 SIGNATURES = ("serving_default", "mapping", "synthesis", "generate_from_seed")
 INFO_FILE = "stylegan_export.json"
@@ -391,33 +392,6 @@ def export_tflite(G, path, *, batch_size=1, truncation_cutoff=None, module=None)
 
     atomic_write(path, write)
     return path
-
-
-def load_generator(path):
-    """Load the (averaged) generator from ``path``.
-
-    Uses ``stylegan_tf.loading.load_generator`` (``.keras`` snapshot, run directory or
-    checkpoint) when available, else ``keras.saving.load_model`` for a ``.keras`` file.
-    """
-    import networks  # noqa: F401  (registers the custom Keras objects)
-
-    try:
-        from stylegan_tf.loading import load_generator as _load
-    except ImportError:
-        _load = None
-    if _load is not None:
-        return _load(path)
-    path = os.fspath(path)
-    if not path.endswith(".keras"):
-        raise ValueError(f"cannot load a generator from {path!r}: expected a .keras file")
-    import keras
-
-    model = keras.saving.load_model(path, compile=False)
-    from networks import Generator
-
-    if not isinstance(model, Generator):
-        raise ValueError(f"{path} holds a {type(model).__name__}, not a Generator")
-    return model
 
 
 def main(argv=None) -> int:

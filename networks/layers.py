@@ -70,6 +70,30 @@ def downscale2d(x, factor=2):
 
 
 # ---------------------------------------------------------------------------------------------
+# Progressive growing: which resampling conv a block uses, and the fade-in blend.
+
+FUSED_MIN_RES = 128  # official fused_scale='auto': G's output / D's input at least 128².
+
+
+def use_fused(res: int, fused_scale) -> bool:
+    """Whether the official code uses the fused resampling conv for a block at ``res``."""
+    if fused_scale == "auto":
+        return res >= FUSED_MIN_RES
+    return bool(fused_scale)
+
+
+def lerp_fade(new, low, alpha):
+    """Official ``lerp_clip(new, low, 1 - alpha)``: ``new + (low - new) * clip(1 - alpha)``."""
+    if isinstance(alpha, (int, float)):
+        t = min(max(1.0 - float(alpha), 0.0), 1.0)
+        if t == 0.0:
+            return new
+    else:
+        t = ops.clip(1.0 - ops.cast(alpha, new.dtype), 0.0, 1.0)
+    return new + (low - new) * t
+
+
+# ---------------------------------------------------------------------------------------------
 # Equalized learning rate.
 
 

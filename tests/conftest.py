@@ -1,7 +1,11 @@
 """Shared pytest setup: quiet TensorFlow, deterministic seeds, tests run from the repo root."""
 
 import os
+import random
 import sys
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -9,3 +13,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same seeds: Python's and numpy's global generators, and, if
+    the test module imported Keras, Keras' and its backend's (``keras.utils.set_random_seed``).
+    Keras is not imported here, so tests that do not need it stay free of TensorFlow."""
+    random.seed(SEED)
+    np.random.seed(SEED)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(SEED)

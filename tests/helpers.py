@@ -1,5 +1,5 @@
 """Shared test helpers: independent numpy re-derivations of the official ops, the layer
-serialization test, ``.keras`` save-and-reload, weight randomisation and command-line exits.
+serialization test, ``.keras`` save-and-reload and weight randomisation.
 
 The numpy functions here are written from the official TF1 semantics
 (docs/official-semantics.md#layers), not from our Keras layers, so that a test comparing the two
@@ -11,10 +11,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import re
 
 import numpy as np
-import pytest
 
 # --------------------------------------------------------------------------------------------
 # numpy reference ops (NHWC, float64)
@@ -192,17 +190,3 @@ def run_serialization_test(cls, init_kwargs: dict, defaults_ok=()):
         )
     assert json.dumps(keras.saving.serialize_keras_object(revived), sort_keys=True) == text
     return revived
-
-
-# --------------------------------------------------------------------------------------------
-# Command lines
-
-
-def assert_exits(capsys, main, argv, *, code: int, match: str):
-    """``main(argv)`` raises ``SystemExit(code)`` and its stderr matches the regex ``match``."""
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert info.value.code == code, f"exit code {info.value.code!r}, expected {code}: {err}"
-    assert re.search(match, err), f"stderr does not match {match!r}: {err}"
-    return err

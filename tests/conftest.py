@@ -1,4 +1,5 @@
-"""Shared pytest setup: quiet TensorFlow, deterministic seeds, tests run from the repo root."""
+"""Shared pytest setup: quiet TensorFlow, deterministic seeds, tests run from the repo root, and
+the shared tiny networks as fixtures."""
 
 import os
 import random
@@ -26,3 +27,18 @@ def _seed_everything():
     np.random.seed(SEED)
     if "keras" in sys.modules:
         sys.modules["keras"].utils.set_random_seed(SEED)
+
+
+@pytest.fixture
+def tiny_generator():
+    """A factory of tiny ``networks.Generator``\\ s (``helpers.TINY_G``, 16^2, a few thousand
+    parameters); keyword arguments override the config, e.g. ``tiny_generator(c_dim=3)``."""
+
+    def make(**overrides):
+        from helpers import TINY_G
+
+        from networks import Generator
+
+        return Generator(**{**TINY_G, **overrides})
+
+    return make

@@ -203,18 +203,14 @@ def test_reals_from_a_dataset_directory(tmp_path):
     assert len(os.listdir(tmp_path / "cache")) == 2
 
 
-def test_fakes_from_a_keras_generator():
-    from networks import Generator
-
-    G = Generator(
-        img_resolution=16, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2
-    )
+def test_fakes_from_a_keras_generator(tiny_generator):
+    G = tiny_generator()
     opts = MetricOptions(G=G, batch_size=4, seed=1, verbose=False)
     batches = list(iterate_fakes(opts, 10))
     assert [b.shape for b in batches] == [(4, 16, 16, 3), (4, 16, 16, 3), (2, 16, 16, 3)]
     assert all(b.dtype == np.uint8 for b in batches)
     # Same latents as iterate_fakes draws (seed 1), constant noise: the official conversion.
-    z = np.random.default_rng(1).standard_normal([4, 16]).astype(np.float32)
+    z = np.random.default_rng(1).standard_normal([4, G.z_dim]).astype(np.float32)
     expected = np.asarray(to_uint8_tf(G(z, noise_mode="none")))
     opts_none = MetricOptions(G=_NoNoise(G), batch_size=4, seed=1, verbose=False)
     np.testing.assert_array_equal(next(iterate_fakes(opts_none, 4)), expected)

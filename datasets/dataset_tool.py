@@ -90,6 +90,7 @@ from datasets.format import (
 from datasets.sources import IMAGE_EXTENSIONS, Labels, Source, resolve_labels, resolve_source
 from stylegan_tf import files
 from stylegan_tf.config import is_power_of_two
+from stylegan_tf.errors import UserError
 from stylegan_tf.util import import_tensorflow_quietly as _import_tf_quietly
 
 __all__ = [
@@ -1009,7 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(describe_dataset(args.dir), indent=2))
             if args.verify:
                 print(f"verified {verify_dataset(args.dir)} files", file=sys.stderr)
-    except DatasetError as e:
+    except UserError as e:  # DatasetError (exit 1) or UsageError (exit 2)
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # the file system refused: unreadable, unwritable, full disk, ...

@@ -1,20 +1,18 @@
 """Errors of the dataset tool and reader: each names the file or argument at fault.
 
 The command line prints them as one line, ``error: <file or argument>: <what is wrong>``, and
-exits with :attr:`DatasetError.exit_code` (1 for bad data, 2 for bad usage).
+exits with the error's ``exit_code`` (1 for bad data, 2 for bad usage). :class:`UsageError` is
+the project-wide one from :mod:`stylegan_tf.errors`.
 """
 
 from __future__ import annotations
 
+from stylegan_tf.errors import UsageError, UserError, one_line
+
 __all__ = ["DatasetError", "UsageError", "one_line"]
 
 
-def one_line(text) -> str:
-    """``text`` as a single line: line breaks (e.g. from a library's message) become spaces."""
-    return " ".join(str(text).splitlines()).strip()
-
-
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A data problem: an unreadable image, an empty source, a missing or damaged dataset.
 
     Args:
@@ -25,12 +23,4 @@ class DatasetError(ValueError):
     exit_code = 1
 
     def __init__(self, subject, message):
-        self.subject = one_line(subject)
-        self.message = one_line(message)
-        super().__init__(f"{self.subject}: {self.message}")
-
-
-class UsageError(DatasetError):
-    """A bad argument: a non-power-of-two resolution, an existing ``--dest``, an unknown option."""
-
-    exit_code = 2
+        super().__init__(subject, message)

@@ -6,9 +6,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 
 import numpy as np
+
+from stylegan_tf.files import atomic_write
 
 __all__ = [
     "append_jsonl",
@@ -49,25 +50,22 @@ def load_npz(path: str) -> dict[str, np.ndarray] | None:
         return {key: data[key] for key in data.files}
 
 
-def _atomic_write(path: str, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+def _durably(write_file):
+    """A write function for `atomic_write`: `write_file(f)` on the open temporary file, then
+    flush and fsync, so that the rename never publishes a file whose data is not on disk."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write_file(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    return write
 
 
 def save_npz_atomic(path: str, **arrays) -> None:
     """Writes an npz through a temporary file and `os.replace`, so readers never see half."""
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, _durably(lambda f: np.savez(f, **arrays)))
 
 
 def append_jsonl(path: str, record: dict) -> None:
@@ -79,4 +77,4 @@ def append_jsonl(path: str, record: dict) -> None:
         if old and not old.endswith(b"\n"):
             old += b"\n"
     line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    _atomic_write(path, lambda f: f.write(old + line))
+    atomic_write(path, _durably(lambda f: f.write(old + line)))

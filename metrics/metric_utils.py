@@ -24,9 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import datasets
 from metrics import cache
 from metrics.inception import InceptionFeatures
 from metrics.progress import Progress
+from stylegan_tf.images import to_uint8_tf
 
 __all__ = [
     "ArrayDataset",
@@ -35,7 +37,6 @@ __all__ = [
     "compile_for",
     "fake_features",
     "get_inception",
-    "images_to_uint8",
     "iterate_fakes",
     "open_dataset",
     "real_features",
@@ -103,12 +104,6 @@ def open_dataset(dataset):
     if isinstance(dataset, np.ndarray):
         return ArrayDataset(dataset)
     if isinstance(dataset, str | os.PathLike):
-        try:
-            import datasets  # the project's reader
-        except ImportError as e:
-            raise ImportError(f"cannot open dataset '{dataset}': {e}") from e
-        if not hasattr(datasets, "open_dataset"):
-            raise ImportError(f"cannot open dataset '{dataset}': datasets.open_dataset is missing")
         return datasets.open_dataset(os.fspath(dataset))
     if not hasattr(dataset, "iterate_reals"):
         raise TypeError(f"not a dataset (no iterate_reals): {type(dataset).__name__}")
@@ -210,13 +205,6 @@ def get_inception(weights: str | None = None, batch_size: int = 16) -> Inception
 # Images
 
 
-def images_to_uint8(images) -> tf.Tensor:
-    """Official `convert_images_to_uint8`: `x * 127.5 + (127.5 + 0.5)`, then saturate cast
-    (clip to [0, 255], truncate toward zero = floor)."""
-    x = tf.convert_to_tensor(images, tf.float32)
-    return tf.saturate_cast(x * 127.5 + 128.0, tf.uint8)
-
-
 def box_downsample(images, factor: int):
     """Averages non-overlapping `factor` x `factor` boxes of NHWC images (official reshape+mean)."""
     if factor == 1:
@@ -256,7 +244,7 @@ def iterate_fakes(opts: MetricOptions, num: int, desc: str = "fakes") -> Iterato
             pool = None
 
     def generate(z, c):
-        return images_to_uint8(G(z, c, truncation_psi=1.0, noise_mode="random"))
+        return to_uint8_tf(G(z, c, truncation_psi=1.0, noise_mode="random"))
 
     generate = compile_for(G, generate)
     with opts.progress(num, desc) as bar:

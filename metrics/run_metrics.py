@@ -3,7 +3,7 @@
     python -m metrics.run_metrics --network PATH --data DIR --metrics fid50k,ppl_wend
 
 PATH is a `.keras` generator snapshot or a run directory (its newest `network-snapshot-*.keras`,
-through `stylegan_tf.loading.load_generator` when that module exists). Each result is printed
+through `stylegan_tf.loading.load_generator`). Each result is printed
 to stdout and appended as one JSON line to `<outdir>/metric-<name>.jsonl` (`--outdir` defaults
 to the run directory holding the snapshot, else the current directory). When the run directory
 has a `training_options.json`, its mirror-augmentation setting (and data path, if recorded) are
@@ -42,45 +42,18 @@ def _run_dir_of(path: str) -> str | None:
     return here if glob.glob(os.path.join(here, "network-snapshot-*.keras")) else None
 
 
-def _load_keras_generator(path: str):
-    import keras
-
-    import networks  # noqa: F401  (registers the custom Keras objects)
-
-    if os.path.isdir(path):
-        snapshot = _newest_snapshot(path)
-        if snapshot is None:
-            raise FileNotFoundError(f"no *.keras generator snapshot in '{path}'")
-        path = snapshot
-    if not path.endswith(".keras"):
-        raise ValueError(f"cannot load a generator from '{path}': expected a .keras file")
-    G = keras.saving.load_model(path, compile=False)
-    for attr in ("z_dim", "img_resolution", "mapping", "synthesis"):
-        if not hasattr(G, attr):
-            raise ValueError(f"'{path}' holds a {type(G).__name__}, not a generator")
-    return G
-
-
 def load_network(path: str):
     """Loads a generator from a `.keras` snapshot, a run directory or a checkpoint.
 
-    Uses `stylegan_tf.loading.load_generator` when it exists (which also reads checkpoints),
-    else loads `.keras` files (a directory: its newest `network-snapshot-*.keras`) itself.
+    Loading is `stylegan_tf.loading.load_generator`'s (which also reads checkpoints).
 
     Returns:
       `(G, description of what was loaded, run directory or None)`.
     """
+    from stylegan_tf.loading import load_generator
+
     path = os.fspath(path)
-    try:
-        from stylegan_tf.loading import load_generator
-    except ImportError:
-        load_generator = None
-    if load_generator is not None:
-        G = load_generator(path)
-    else:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"network '{path}' does not exist")
-        G = _load_keras_generator(path)
+    G = load_generator(path)
     snapshot = (_newest_snapshot(path) or path) if os.path.isdir(path) else path
     return G, snapshot, _run_dir_of(path)
 

@@ -14,8 +14,9 @@ from networks.layers import (
     MinibatchStddev,
     blur2d,
     downscale2d,
+    lerp_fade,
+    use_fused,
 )
-from networks.synthesis import lerp_fade, use_fused
 from stylegan_tf.config import DiscriminatorConfig
 from stylegan_tf.config import channels as channels_fn
 

@@ -1,7 +1,7 @@
 """StyleGAN building blocks as Keras 3 layers (``keras`` / ``keras.ops`` only, any backend).
 
 Every layer reproduces the official TF1 code (``NVlabs/stylegan`` ``training/networks_stylegan.py``)
-value by value; see ``../shared/REFERENCE.md`` §1.2. Tensors are channels-last: ``[N, H, W, C]``.
+value by value; see ``docs/official-semantics.md#layers``. Tensors are channels-last: ``[N, H, W, C]``.
 
 Weights are stored *raw*, as the official variables are, and the equalized-learning-rate scale
 ``gain / sqrt(fan_in) * lr_multiplier`` is applied at run time, so official weights load 1:1.
@@ -67,6 +67,30 @@ def downscale2d(x, factor=2):
     if factor == 1:
         return x
     return ops.average_pool(x, pool_size=factor, strides=factor, padding="valid")
+
+
+# ---------------------------------------------------------------------------------------------
+# Progressive growing: which resampling conv a block uses, and the fade-in blend.
+
+FUSED_MIN_RES = 128  # official fused_scale='auto': G's output / D's input at least 128².
+
+
+def use_fused(res: int, fused_scale) -> bool:
+    """Whether the official code uses the fused resampling conv for a block at ``res``."""
+    if fused_scale == "auto":
+        return res >= FUSED_MIN_RES
+    return bool(fused_scale)
+
+
+def lerp_fade(new, low, alpha):
+    """Official ``lerp_clip(new, low, 1 - alpha)``: ``new + (low - new) * clip(1 - alpha)``."""
+    if isinstance(alpha, (int, float)):
+        t = min(max(1.0 - float(alpha), 0.0), 1.0)
+        if t == 0.0:
+            return new
+    else:
+        t = ops.clip(1.0 - ops.cast(alpha, new.dtype), 0.0, 1.0)
+    return new + (low - new) * t
 
 
 # ---------------------------------------------------------------------------------------------

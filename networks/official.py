@@ -1,4 +1,4 @@
-"""Our weight names <-> the official TF1 StyleGAN variable names (``REFERENCE.md`` §1.3).
+"""Our weight names <-> the official TF1 StyleGAN variable names (``docs/official-semantics.md#weight-names-and-pickles``).
 
 The official networks are NCHW; ours are NHWC. Kernels (``[kh, kw, in, out]``) and dense
 weights (``[in, out]``) have the same layout in both, so only the learned constant

@@ -5,7 +5,7 @@ exists from the start (the variable set never changes), and a stage is chosen pe
 ``stage`` (a Python int, the resolution being trained) and ``alpha`` (fade-in of that
 resolution, a float or a scalar tensor/variable). The output is at the stage's resolution; the
 official network upsamples it to full resolution with nearest neighbour, which is the same image
-(see ``REFERENCE.md`` §1.2 'recursive').
+(see ``docs/official-semantics.md#progressive-growing``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import ops
 
 from networks.layers import (
     Bias,
@@ -24,30 +23,12 @@ from networks.layers import (
     _check_positive,
     blur2d,
     instance_norm,
+    lerp_fade,
     upscale2d,
+    use_fused,
 )
 from stylegan_tf.config import channels as channels_fn
 from stylegan_tf.config import is_power_of_two
-
-FUSED_MIN_RES = 128  # official fused_scale='auto': min(H, W) * 2 >= 128 for the output.
-
-
-def use_fused(res: int, fused_scale) -> bool:
-    """Whether the official code uses the fused resampling conv for a block at ``res``."""
-    if fused_scale == "auto":
-        return res >= FUSED_MIN_RES
-    return bool(fused_scale)
-
-
-def lerp_fade(new, low, alpha):
-    """Official ``lerp_clip(new, low, 1 - alpha)``: ``new + (low - new) * clip(1 - alpha)``."""
-    if isinstance(alpha, (int, float)):
-        t = min(max(1.0 - float(alpha), 0.0), 1.0)
-        if t == 0.0:
-            return new
-    else:
-        t = ops.clip(1.0 - ops.cast(alpha, new.dtype), 0.0, 1.0)
-    return new + (low - new) * t
 
 
 @keras.saving.register_keras_serializable(package="stylegan_tf")

@@ -42,6 +42,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from stylegan_tf.files import atomic_directory, atomic_write  # noqa: E402
+from stylegan_tf.images import to_uint8_tf  # noqa: E402
+from stylegan_tf.loading import load_generator  # noqa: E402
 
 SIGNATURES = ("serving_default", "mapping", "synthesis", "generate_from_seed")
 INFO_FILE = "stylegan_export.json"
@@ -158,13 +160,6 @@ def z_from_seeds(seeds, z_dim: int):
     return tf.cond(n > 0, draw, lambda: tf.zeros([0, z_dim], tf.float32))
 
 
-def images_to_uint8(images):
-    """Official ``convert_images_to_uint8`` for ``[-1, 1]`` images, in TF: ``x*127.5 + 128``."""
-    # Clip then truncating cast == saturate_cast; min/max keep the graph TFLite-builtin only.
-    x = tf.cast(images, tf.float32) * 127.5 + 128.0
-    return tf.cast(tf.minimum(tf.maximum(x, 0.0), 255.0), tf.uint8)
-
-
 def check_input(x, name: str, dims):
     """Runtime check that ``x`` has shape ``[N, *dims]`` (``[]`` when ``dims is None``).
 
@@ -236,11 +231,11 @@ class GeneratorExport(tf.Module):
             return truncate(tf.cast(ws, tf.float32), psi)
 
         def synth_const(ws):
-            return images_to_uint8(synthesis_net(ws, noise_mode="const"))
+            return to_uint8_tf(synthesis_net(ws, noise_mode="const"))
 
         def synth_seeded(ws, noise_seed):
             if not G.use_noise:
-                return images_to_uint8(synthesis_net(ws, noise_mode="none"))
+                return to_uint8_tf(synthesis_net(ws, noise_mode="none"))
             n = tf.shape(ws)[0]
 
             def stored():
@@ -259,7 +254,7 @@ class GeneratorExport(tf.Module):
                 ]
 
             noise = tf.cond(noise_seed < 0, stored, drawn)
-            return images_to_uint8(synthesis_net(ws, noise=list(noise)))
+            return to_uint8_tf(synthesis_net(ws, noise=list(noise)))
 
         z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
         c_spec = tf.TensorSpec([None, c_dim], tf.float32, name="labels")
@@ -397,33 +392,6 @@ def export_tflite(G, path, *, batch_size=1, truncation_cutoff=None, module=None)
 
     atomic_write(path, write)
     return path
-
-
-def load_generator(path):
-    """Load the (averaged) generator from ``path``.
-
-    Uses ``stylegan_tf.loading.load_generator`` (``.keras`` snapshot, run directory or
-    checkpoint) when available, else ``keras.saving.load_model`` for a ``.keras`` file.
-    """
-    import networks  # noqa: F401  (registers the custom Keras objects)
-
-    try:
-        from stylegan_tf.loading import load_generator as _load
-    except ImportError:
-        _load = None
-    if _load is not None:
-        return _load(path)
-    path = os.fspath(path)
-    if not path.endswith(".keras"):
-        raise ValueError(f"cannot load a generator from {path!r}: expected a .keras file")
-    import keras
-
-    model = keras.saving.load_model(path, compile=False)
-    from networks import Generator
-
-    if not isinstance(model, Generator):
-        raise ValueError(f"{path} holds a {type(model).__name__}, not a Generator")
-    return model
 
 
 def main(argv=None) -> int:

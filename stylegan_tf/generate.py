@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=float, default=25.0, help="interpolation GIF frame rate")
     args = p.parse_args(argv)
 
-    from stylegan_tf.export import load_generator
+    from stylegan_tf.loading import load_generator
 
     try:
         with files.DirLock(args.outdir, "generate", inside=False):

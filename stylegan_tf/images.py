@@ -1,5 +1,9 @@
 """Image utilities: float -> uint8 conversion (official rounding), grids, atomic PNG/GIF writes.
 
+The official ``convert_images_to_uint8`` (docs/official-semantics.md#metrics) has one home per
+backend: :func:`to_uint8` for numpy and :func:`to_uint8_tf` inside TensorFlow graphs (SavedModel
+signatures, metric sampling); they give identical bytes.
+
 Images are channels-last: one image ``[H, W, C]``, a batch ``[N, H, W, C]`` with ``C`` 1 or 3.
 Float images are in ``drange`` (default ``(-1, 1)``, the generator's output range); uint8
 images are passed through unchanged.
@@ -35,6 +39,20 @@ def to_uint8(images, drange=(-1, 1)) -> np.ndarray:
     scale = 255.0 / (hi - lo)
     x = images.astype(np.float32) * np.float32(scale) + np.float32(0.5 - lo * scale)
     return np.floor(np.clip(x, 0.0, 255.0)).astype(np.uint8)
+
+
+def to_uint8_tf(images):
+    """:func:`to_uint8` for ``[-1, 1]`` images as TensorFlow ops: ``x * 127.5 + 128``, clipped to
+    ``[0, 255]``, truncating cast (the official ``saturate_cast``).
+
+    Clip-then-cast rather than ``tf.saturate_cast`` so that a converted SavedModel uses TFLite
+    builtin ops only. TensorFlow is imported here, not at module level, so that this module stays
+    light for callers that only need numpy.
+    """
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32) * 127.5 + 128.0
+    return tf.cast(tf.minimum(tf.maximum(x, 0.0), 255.0), tf.uint8)
 
 
 def grid_shape(num_images: int, grid_size=None) -> tuple:

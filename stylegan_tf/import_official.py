@@ -3,7 +3,7 @@
 The official ``.pkl`` holds ``(G, D, Gs)``, each a ``dnnlib.tflib.Network`` whose
 ``__getstate__`` is ``{version, name, static_kwargs, components, build_module_src,
 build_func_name, variables=[(local_name, ndarray), ...]}``; G's components ``mapping`` and
-``synthesis`` (named ``G_mapping`` / ``G_synthesis``) are Networks too (``REFERENCE.md`` §1.3).
+``synthesis`` (named ``G_mapping`` / ``G_synthesis``) are Networks too (``docs/official-semantics.md#weight-names-and-pickles``).
 The official loader ``exec``\\ s the embedded source on unpickling. Here an allow-list
 unpickler maps ``Network`` to :class:`NetworkState` (which only stores the state dict), allows
 the few numpy / stdlib globals needed to rebuild arrays, refuses every other global with

@@ -1,7 +1,12 @@
-"""Shared pytest setup: quiet TensorFlow, deterministic seeds, tests run from the repo root."""
+"""Shared pytest setup: quiet TensorFlow, deterministic seeds, tests run from the repo root, and
+the shared tiny networks as fixtures."""
 
 import os
+import random
 import sys
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -9,3 +14,31 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same seeds: Python's and numpy's global generators, and, if
+    the test module imported Keras, Keras' and its backend's (``keras.utils.set_random_seed``).
+    Keras is not imported here, so tests that do not need it stay free of TensorFlow."""
+    random.seed(SEED)
+    np.random.seed(SEED)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(SEED)
+
+
+@pytest.fixture(scope="session")
+def tiny_generator():
+    """A factory of tiny ``networks.Generator``\\ s (``helpers.TINY_G``, 16^2, a few thousand
+    parameters); keyword arguments override the config, e.g. ``tiny_generator(c_dim=3)``."""
+
+    def make(**overrides):
+        from helpers import TINY_G
+
+        from networks import Generator
+
+        return Generator(**{**TINY_G, **overrides})
+
+    return make

@@ -1,12 +1,15 @@
-"""Shared test helpers: independent numpy re-derivations of the official ops, config round trips,
-``.keras`` save-and-reload, and weight randomisation.
+"""Shared test helpers: independent numpy re-derivations of the official ops, the layer
+serialization test, ``.keras`` save-and-reload and weight randomisation.
 
-The numpy functions here are written from the official TF1 semantics (REFERENCE.md §1.2), not
-from our Keras layers, so that a test comparing the two can fail.
+The numpy functions here are written from the official TF1 semantics
+(docs/official-semantics.md#layers), not from our Keras layers, so that a test comparing the two
+can fail.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 
 import numpy as np
@@ -120,3 +123,70 @@ def keras_roundtrip(model, tmp_path, name="model.keras"):
     model.save(path)
     reloaded = keras.saving.load_model(path)
     return clone, reloaded
+
+
+# --------------------------------------------------------------------------------------------
+# Serialization (after keras-hub's ``TestCase.run_serialization_test``)
+
+
+def _same(a, b) -> bool:
+    """Equality of config values up to what JSON does to them (tuples become lists)."""
+    return json.dumps(a, sort_keys=True, default=repr) == json.dumps(
+        b, sort_keys=True, default=repr
+    )
+
+
+def constructor_arguments(cls) -> dict:
+    """``{name: inspect.Parameter}`` of ``cls.__init__``, without ``self``/``*args``/``**kwargs``."""
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(cls.__init__).parameters
+    return {k: p for k, p in params.items() if k != "self" and p.kind not in skip}
+
+
+def run_serialization_test(cls, init_kwargs: dict, defaults_ok=()):
+    """Check that ``cls(**init_kwargs)`` is fully described by its ``get_config()``.
+
+    * ``init_kwargs`` must name every constructor argument with a value that differs from its
+      default (except those in ``defaults_ok``, where other arguments rule that out), so that a
+      value ``get_config`` forgets or hard-codes cannot pass by matching the default;
+    * every constructor argument appears in ``get_config()`` under its own name, with the value
+      given;
+    * ``keras.saving.serialize_keras_object`` -> JSON -> ``deserialize_keras_object`` gives an
+      object of the same class whose constructor arguments are again the ones given, and which
+      serializes to the same JSON.
+
+    Returns the revived object.
+    """
+    import keras
+
+    params = constructor_arguments(cls)
+    missing = sorted(set(params) - set(init_kwargs))
+    assert not missing, f"{cls.__name__}: the test gives no value for {missing}"
+    unknown = sorted(set(init_kwargs) - set(params))
+    assert not unknown, f"{cls.__name__}: {unknown} are not constructor arguments"
+    defaults = [
+        k
+        for k, p in params.items()
+        if k not in defaults_ok and p.default is not p.empty and _same(init_kwargs[k], p.default)
+    ]
+    assert not defaults, f"{cls.__name__}: give non-default values for {defaults}"
+
+    obj = cls(**init_kwargs)
+    config = obj.get_config()
+    for name, value in init_kwargs.items():
+        assert name in config, f"{cls.__name__}.get_config() lacks constructor argument {name!r}"
+        assert _same(config[name], value), (
+            f"{cls.__name__}.get_config()[{name!r}] is {config[name]!r}, constructed with {value!r}"
+        )
+
+    text = json.dumps(keras.saving.serialize_keras_object(obj), sort_keys=True)
+    revived = keras.saving.deserialize_keras_object(json.loads(text))
+    assert type(revived) is cls, f"{cls.__name__} revived as {type(revived).__name__}"
+    revived_config = revived.get_config()
+    for name, value in init_kwargs.items():
+        assert _same(revived_config.get(name), value), (
+            f"{cls.__name__}: {name!r} is {revived_config.get(name)!r} after the round trip, "
+            f"constructed with {value!r}"
+        )
+    assert json.dumps(keras.saving.serialize_keras_object(revived), sort_keys=True) == text
+    return revived

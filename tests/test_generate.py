@@ -69,7 +69,7 @@ def test_seed_images(net, tmp_path):
     assert np.abs(img.astype(int) - keras_image(G, 2)).max() > 5
 
 
-def test_style_mixing_figure(net, tmp_path):
+def test_style_mixing_figure(net, tmp_path, capsys):
     G, path = net
     rows, cols = [1, 2], [3, 4, 5]
     argv = ["--network", path, "--outdir", str(tmp_path), "--figure", "style-mixing"]
@@ -91,7 +91,10 @@ def test_style_mixing_figure(net, tmp_path):
     ref = to_uint8(np.asarray(G.synthesis(mixed, noise_mode="const")))[0]
     np.testing.assert_array_equal(tile(grid, 2, 3), ref)
     assert np.abs(ref.astype(int) - keras_image(G, 2)).max() > 5
+    capsys.readouterr()
     assert gen.main(argv[:-1] + ["fine"]) == 2  # 'fine' (layers 8+) is empty for a 16^2 network
+    err = capsys.readouterr().err.strip()
+    assert err == "error: styles 'fine' select layers [] but this network has layers 0-5"
     assert gen.style_layers("middle", 18) == [4, 5, 6, 7]
     assert gen.style_layers("fine", 18) == list(range(8, 18))
 

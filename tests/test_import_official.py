@@ -1,5 +1,5 @@
 """Importer of official StyleGAN pickles: structure, safety, and numeric parity with a numpy
-re-derivation of the official ``G_style`` (NCHW, official variable layouts, REFERENCE.md §1.2)."""
+re-derivation of the official ``G_style`` (NCHW, official variable layouts, docs/official-semantics.md#layers)."""
 
 import math
 import os

@@ -18,10 +18,10 @@ from metrics.metric_utils import (
     ArrayDataset,
     MetricOptions,
     fake_features,
-    images_to_uint8,
     iterate_fakes,
     real_features,
 )
+from stylegan_tf.images import to_uint8, to_uint8_tf
 
 N = 30
 
@@ -151,14 +151,23 @@ def test_fid_caps_reals_at_dataset_size(lfw):
     assert result["num_reals"] == 10 and result["num_fakes"] == 20
 
 
-def test_images_to_uint8_is_the_official_conversion():
+def test_to_uint8_is_the_official_conversion():
     x = np.array([-2.0, -1.0, -0.999, -1 / 255, 0.0, 0.5, 0.99607843, 1.0, 3.0], np.float32)
-    got = np.asarray(images_to_uint8(x))
+    got = np.asarray(to_uint8_tf(x))
     expected = np.clip(np.floor(x.astype(np.float64) * 127.5 + 127.5 + 0.5), 0, 255)
     np.testing.assert_array_equal(got, expected.astype(np.uint8))
     assert got.dtype == np.uint8
     v = np.arange(256, dtype=np.float32)  # uint8 -> [-1, 1] -> uint8 round trips exactly
-    np.testing.assert_array_equal(np.asarray(images_to_uint8(v / 127.5 - 1)), v)
+    np.testing.assert_array_equal(np.asarray(to_uint8_tf(v / 127.5 - 1)), v)
+
+
+def test_to_uint8_numpy_and_tf_give_the_same_bytes():
+    # One conversion per backend: both must agree everywhere, also on the edges and at infinity.
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.uniform(-3, 3, 20000), np.arange(-1.01, 1.01, 1 / 8192), [np.inf, -np.inf]]
+    ).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(to_uint8_tf(x)), to_uint8(x))
 
 
 def test_mirror_flips_about_half_of_the_reals(lfw):
@@ -194,19 +203,15 @@ def test_reals_from_a_dataset_directory(tmp_path):
     assert len(os.listdir(tmp_path / "cache")) == 2
 
 
-def test_fakes_from_a_keras_generator():
-    from networks import Generator
-
-    G = Generator(
-        img_resolution=16, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2
-    )
+def test_fakes_from_a_keras_generator(tiny_generator):
+    G = tiny_generator()
     opts = MetricOptions(G=G, batch_size=4, seed=1, verbose=False)
     batches = list(iterate_fakes(opts, 10))
     assert [b.shape for b in batches] == [(4, 16, 16, 3), (4, 16, 16, 3), (2, 16, 16, 3)]
     assert all(b.dtype == np.uint8 for b in batches)
     # Same latents as iterate_fakes draws (seed 1), constant noise: the official conversion.
-    z = np.random.default_rng(1).standard_normal([4, 16]).astype(np.float32)
-    expected = np.asarray(images_to_uint8(G(z, noise_mode="none")))
+    z = np.random.default_rng(1).standard_normal([4, G.z_dim]).astype(np.float32)
+    expected = np.asarray(to_uint8_tf(G(z, noise_mode="none")))
     opts_none = MetricOptions(G=_NoNoise(G), batch_size=4, seed=1, verbose=False)
     np.testing.assert_array_equal(next(iterate_fakes(opts_none, 4)), expected)
 

@@ -149,12 +149,8 @@ def test_ls_needs_classifiers():
         compute_ls(opts, num_samples=10, num_keep=5)
 
 
-def test_ls_runs_on_a_keras_generator():
-    from networks import Generator
-
-    G = Generator(
-        img_resolution=16, z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2
-    )
+def test_ls_runs_on_a_keras_generator(tiny_generator):
+    G = tiny_generator()
 
     def brightness(images):  # logit: mean pixel value, a deterministic image attribute
         return np.asarray(images).mean(axis=(1, 2, 3)) * 10

@@ -5,23 +5,13 @@ import pytest
 
 from metrics.metric_utils import MetricOptions
 from metrics.ppl import compute_ppl, crop_face, filtered_mean, get_lpips, slerp
-from networks import Generator
 
 EPS = 1e-4
 
 
 @pytest.fixture(scope="module")
-def G():
-    return Generator(
-        img_resolution=32,
-        img_channels=3,
-        z_dim=32,
-        w_dim=32,
-        channel_base=256,
-        channel_max=32,
-        mapping_layers=2,
-        seed=1,
-    )
+def G(tiny_generator):
+    return tiny_generator(img_resolution=32, seed=1)
 
 
 def _np_normalize(v):

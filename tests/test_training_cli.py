@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_training_helpers import ROOT, env_for_child, make_dataset
+from training_helpers import ROOT, env_for_child, make_dataset
 
 import run_training
 

@@ -11,7 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from test_training_helpers import ROOT, env_for_child, make_dataset, run_python
+from training_helpers import ROOT, env_for_child, make_dataset, run_python
 
 TESTS = os.path.join(ROOT, "tests")
 
@@ -28,7 +28,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {tests!r})
-from test_training_helpers import tiny_config
+from training_helpers import tiny_config
 import training.loop as loop
 
 build = loop.build_networks
@@ -95,7 +95,7 @@ import numpy as np
 sys.path.insert(0, {tests!r})
 from training.distribute import is_chief, make_strategy
 strategy = make_strategy("multi-worker")  # before any other TensorFlow work
-from test_training_helpers import tiny_config
+from training_helpers import tiny_config
 from training.loop import LoopOptions, training_loop
 
 cfg = tiny_config(total_kimg=0.032, training_kimg=0.016, transition_kimg=0.016)

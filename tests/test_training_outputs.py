@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_training_helpers import ROOT, env_for_child, make_dataset
+from training_helpers import ROOT, env_for_child, make_dataset
 
 from stylegan_tf.config import Config
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from test_training_helpers import ROOT, env_for_child, make_dataset, run_python
+from training_helpers import ROOT, env_for_child, make_dataset, run_python
 
 TESTS = os.path.join(ROOT, "tests")
 
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 tf.config.experimental.enable_op_determinism()
 sys.path.insert(0, {tests!r})
-from test_training_helpers import tiny_config
+from training_helpers import tiny_config
 from training.loop import LoopOptions, training_loop
 
 # 3 ticks of 32 images: 4^2 stable, 8^2 fading in, 8^2 stable.

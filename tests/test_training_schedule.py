@@ -25,8 +25,8 @@ def at(kimg, sched=FFHQ, res=1024, replicas=1):
     return training_schedule(int(round(kimg * 1000)), sched, res, replicas)
 
 
-# REFERENCE.md §2 "Derived 8-GPU FFHQ-1024 schedule": (kimg, res used for mb/lr, mb, lr)
-REFERENCE_ROWS = [
+# docs/official-semantics.md#training, 8-GPU FFHQ-1024 schedule: (kimg, res used for mb/lr, mb, lr)
+OFFICIAL_ROWS = [
     (0, 8, 256, 0.001),
     (300, 8, 256, 0.001),
     (599.9, 8, 256, 0.001),
@@ -44,7 +44,7 @@ REFERENCE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("kimg,res,mb,lr", REFERENCE_ROWS)
+@pytest.mark.parametrize("kimg,res,mb,lr", OFFICIAL_ROWS)
 def test_reference_ffhq_8gpu_table(kimg, res, mb, lr):
     s = at(kimg)
     assert (s.resolution, s.minibatch, s.lr) == (res, mb, lr)
@@ -141,7 +141,7 @@ def test_reset_optimizer_zeroes_adam_state_but_keeps_lr():
 
 
 def test_ema_beta_official_values():
-    # REFERENCE.md §2: beta = 0.5 ** (minibatch / 10000): 0.99778 @ 32, 0.98241 @ 256
+    # docs/official-semantics.md#training: beta = 0.5 ** (minibatch / 10000): 0.99778 @ 32, 0.98241 @ 256
     assert ema_beta(32, 10.0) == pytest.approx(0.997784, abs=1e-6)
     assert ema_beta(256, 10.0) == pytest.approx(0.982411, abs=1e-6)
     assert ema_beta(256, 10.0) == pytest.approx(0.5 ** (256 / 10000))

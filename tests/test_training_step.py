@@ -4,7 +4,7 @@ updates, non-finite gradients skip the update and are counted, mixed precision r
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_training_helpers import tiny_config
+from training_helpers import tiny_config
 
 from training.loop import _adam, build_networks
 from training.step import distribute_reals, ema_beta, make_train_step

@@ -702,7 +702,7 @@ def main(argv=None) -> int:
     from stylegan_tf.loading import load_generator
     from stylegan_tf.util import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    import_tensorflow_quietly(probe_devices=True)
     try:
         G = load_generator(args.network)
         hyper = {"w_avg_samples": args.w_avg_samples}

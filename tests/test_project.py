@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -23,6 +24,7 @@ RECOVERY_STEPS = 60
 
 
 def tiny_generator(c_dim=0):
+    keras.utils.set_random_seed(12)  # the same weights in every process
     G = Generator(
         img_resolution=RES,
         z_dim=DIM,
@@ -92,25 +94,33 @@ def test_schedule_and_noise_penalty():
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
-def test_recovery_w_plus_beats_w(net, known, lpips):
-    """A generated image is found again. Thresholds: from the mean w and random noise the
-    start is far off (LPIPS ~0.3); after 60 steps in W+ LPIPS must fall below 30 % of the start
-    and the MSE below 25 % of it, and the image match to >= 20 dB PSNR (0.04 mean squared error
-    in [-1, 1]; a 1000-step projection goes much further). W, with one w for all layers, must end
-    at a higher distance than W+ on the same target. ``mse_weight`` 1 because at 16x16 LPIPS sees
-    only a few VGG16 features and leaves the gray levels loose."""
+@pytest.fixture(scope="module")
+def projectors(net, lpips):
+    """One W+ and one W projector (each compiles its step once) shared by the tests."""
     G, _ = net
-    results = {}
-    for space in ("w+", "w"):
-        p = proj.Projector(
+    return {
+        space: proj.Projector(
             G, space, RECOVERY_STEPS, seed=1, mse_weight=1.0, lpips=lpips, w_avg_samples=2000
         )
-        results[space] = p.run(known)
+        for space in ("w+", "w")
+    }
+
+
+def test_recovery_w_plus_beats_w(net, known, lpips, projectors):
+    """A generated image is found again. From the mean w and fresh random noise the start is
+    far off (LPIPS 0.28, MSE 0.16 in [-1, 1]); 60 steps in W+ (a short run: the default is 1000)
+    reach LPIPS 0.082, MSE 0.035 and 20.6 dB PSNR on this machine. Thresholds, with margin for
+    other CPUs' float differences: LPIPS below 40 % and MSE below 35 % of the start, PSNR >= 19 dB
+    (the image within about 29 gray levels RMS, where the start is at 50). W, one w for all
+    layers, must end farther (LPIPS + MSE) than W+ (observed 0.255 vs 0.117). ``mse_weight`` 1
+    because at 16x16 LPIPS sees only a few VGG16 features and leaves the gray levels loose."""
+    G, _ = net
+    results = {space: p.run(known) for space, p in projectors.items()}
     r = results["w+"]
     assert r.lpips_start[0] > 0.2
-    assert r.lpips[0] < 0.3 * r.lpips_start[0]
-    assert r.mse[0] < 0.25 * r.mse_start[0]
-    assert proj.psnr(r.images[0], known[0]) >= 20.0
+    assert r.lpips[0] < 0.4 * r.lpips_start[0]
+    assert r.mse[0] < 0.35 * r.mse_start[0]
+    assert proj.psnr(r.images[0], known[0]) >= 19.0
     w = results["w"]
     assert w.lpips[0] + w.mse[0] > r.lpips[0] + r.mse[0]
     assert w.ws.shape == r.ws.shape == (1, G.num_ws, DIM)
@@ -125,16 +135,20 @@ def test_recovery_w_plus_beats_w(net, known, lpips):
         np.testing.assert_allclose(n.std(), 1.0, rtol=1e-4)
 
 
-def test_same_seed_same_result(net, known, lpips):
-    G, _ = net
-    p = proj.Projector(G, "w+", 4, seed=2, lpips=lpips, w_avg_samples=500)
-    a, b = p.run(known, video_every=2), p.run(known, video_every=2)
+def test_same_seed_same_result(known, projectors):
+    p = projectors["w+"]
+    p.steps, p.seed = 4, 2
+    try:
+        a, b = p.run(known, video_every=2), p.run(known, video_every=2)
+        p.seed = 3
+        c = p.run(known)
+    finally:
+        p.steps, p.seed = RECOVERY_STEPS, 1
     for x, y in [(a.ws, b.ws), (a.images, b.images), (a.lpips, b.lpips), (a.frames, b.frames)]:
         np.testing.assert_array_equal(x, y)
     for x, y in zip(a.noise, b.noise):
         np.testing.assert_array_equal(x, y)
     assert a.frames.shape == (3, 1, RES, RES, 3)  # steps 0 and 2, then the final image
-    c = proj.Projector(G, "w+", 4, seed=3, lpips=lpips, w_avg_samples=500).run(known)
     assert not np.array_equal(a.ws, c.ws)
 
 

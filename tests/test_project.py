@@ -358,3 +358,30 @@ def test_generate_projected_w_checked(net, tmp_path):
         gen.load_projected_w(obj, G)
     with pytest.raises(SystemExit):
         gen.main(["--network", path, "--outdir", str(tmp_path), "--projected-w", str(bad)])
+
+
+def test_conditional_network(lpips, tmp_path):
+    """Labels are folded into W: no label is needed; --class picks the starting mean w."""
+    G = tiny_generator(c_dim=2)
+    n = 200
+    z = np.random.RandomState(123).randn(n, DIM).astype("f4")
+    p_all = proj.Projector(G, "w", 1, lpips=lpips, w_avg_samples=n)
+    p_one = proj.Projector(G, "w", 1, class_idx=1, lpips=lpips, w_avg_samples=n)
+    c_all = np.eye(2, dtype="f4")[np.arange(n) % 2]
+    c_one = np.eye(2, dtype="f4")[np.ones(n, int)]
+    for p, c in ((p_all, c_all), (p_one, c_one)):
+        ref = np.asarray(G.mapping(z, c))[:, 0].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(p.w_avg, ref, rtol=1e-5, atol=1e-6)
+    assert np.abs(p_all.w_avg - p_one.w_avg).max() > 1e-3
+    with pytest.raises(ValueError, match="--class"):
+        proj.Projector(G, "w", 1, class_idx=2, lpips=lpips, w_avg_samples=n)
+    # generate renders a projected latent of a conditional network without --class.
+    npz = tmp_path / "projected_w.npz"
+    ws = np.repeat(p_one.w_avg[None], G.num_ws, axis=0)
+    np.savez(npz, ws=ws)
+    r = gen.Renderer(G, require_class=False)
+    img = r.images([gen.load_projected_w(npz, G)])
+    ref = to_uint8(np.asarray(G.synthesis(ws[None], noise_mode="const")))
+    np.testing.assert_array_equal(img, ref)
+    with pytest.raises(ValueError, match="conditional"):
+        r.images([0])  # a seed still needs --class

@@ -497,6 +497,10 @@ class Projector:
         import tensorflow as tf
 
         G = self.G
+        if not 0 <= int(self.seed) < 2**31 or int(self.steps) < 1:
+            raise ValueError(
+                f"need 0 <= seed < 2**31 and steps >= 1, got {self.seed}, {self.steps}"
+            )
         targets = np.asarray(targets)
         want = (G.img_resolution, G.img_resolution, G.img_channels)
         if targets.ndim != 4 or targets.shape[1:] != want or targets.dtype != np.uint8:
@@ -683,6 +687,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error(f"--steps must be >= 1, got {args.steps}")
+    if not 0 <= args.seed < 2**31:
+        p.error(f"--seed must be in 0..2**31-1, got {args.seed}")
     if args.batch < 1:
         p.error(f"--batch must be >= 1, got {args.batch}")
     if args.w_avg_samples < 1:

@@ -65,6 +65,7 @@ Python::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -649,6 +650,14 @@ class _ProgressPrinter:
         self.stream.flush()
 
 
+@contextlib.contextmanager
+def _released(lock):
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m stylegan_tf.project",
@@ -744,7 +753,12 @@ def main(argv=None) -> int:
     video_every = 0
     if args.save_video:
         video_every = args.video_every or max(1, args.steps // 100)
-    with files.DirLock(args.outdir, "projection"):
+    try:
+        lock = files.DirLock(args.outdir, "projection", inside=False).acquire()
+    except (files.LockedError, OSError) as e:
+        print(f"error: --outdir {' '.join(str(e).splitlines())}", file=sys.stderr)
+        return 2
+    with _released(lock):
         for start in range(0, len(targets), args.batch):
             chunk = list(range(start, min(start + args.batch, len(targets))))
             label = ", ".join(names[i] for i in chunk)

@@ -17,6 +17,23 @@ Commands (one per output)::
     python -m stylegan_tf.generate --network G.keras --outdir out --figure interpolation \\
         --seeds 0,1,2 --frames 30 --space z
 
+Projected photos (``python -m stylegan_tf.project``) work wherever seeds do: every seed list
+(``--seeds``, ``--row-seeds``, ``--col-seeds``) also takes ``projected_w.npz`` files, and
+``--projected-w FILE.npz`` (repeatable) puts them ahead of ``--seeds`` (of the rows in the
+style-mixing figure)::
+
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure style-mixing \\
+        --projected-w proj/photo/projected_w.npz --col-seeds 1-5 --styles coarse
+    python -m stylegan_tf.generate --network G.keras --outdir out --figure interpolation \\
+        --seeds proj/a/projected_w.npz,proj/b/projected_w.npz --space w
+
+A projected latent is its stored ``ws`` (truncation applies to it as to a seed's w). Its noise
+is the projection's optimised noise maps with ``--noise-mode const`` (so it reproduces
+``proj.png``), reproducible draws keyed by its content with ``random``, none with ``none``. An
+interpolation through projected latents also interpolates the noise maps linearly between
+keyframes, so that each keyframe is exactly its projection. Projected latents need no
+``--class``. Image files are named ``proj-<name>.png`` after the projection's folder.
+
 Style ranges (paper Fig. 3): ``coarse`` = layers 0-3 (4^2-8^2), ``middle`` = 4-7 (16^2-32^2),
 ``fine`` = 8 and up (64^2+); explicit ranges such as ``0-3`` or ``2,5`` also work. In the
 style-mixing grid the top row holds the column seeds, the left column the row seeds, and cell
@@ -28,6 +45,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -90,6 +108,76 @@ def style_layers(spec: str, num_ws: int) -> list:
     return layers
 
 
+class Projected:
+    """A latent read from a projector's ``projected_w.npz``: ``ws`` ``[num_ws, w_dim]`` and its
+    noise maps (list of ``[1, r, r, 1]``, or None when the file has none)."""
+
+    def __init__(self, path, ws, noise):
+        self.path = os.fspath(path)
+        self.ws = ws
+        self.noise = noise
+        self.noise_seed = zlib.crc32(np.ascontiguousarray(ws).tobytes()) & 0x7FFFFFFF
+        base = os.path.basename(self.path)
+        parent = os.path.basename(os.path.dirname(os.path.abspath(self.path)))
+        self.name = parent if base == "projected_w.npz" and parent else os.path.splitext(base)[0]
+
+    def __repr__(self):
+        return f"Projected({self.path!r})"
+
+
+def load_projected_w(path, G) -> Projected:
+    """Read a ``projected_w.npz`` for ``G``; raises ValueError naming the file when it does
+    not fit (wrong shapes, not a projection, unreadable). Never unpickles."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"--projected-w {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except Exception as e:
+        msg = " ".join(str(e).splitlines())
+        raise ValueError(f"--projected-w {path}: cannot read: {type(e).__name__}: {msg}") from None
+    want = (G.num_ws, G.w_dim)
+    ws = arrays.get("ws")
+    if ws is None or ws.shape != want or not np.issubdtype(ws.dtype, np.floating):
+        got = "no 'ws' array" if ws is None else f"'ws' {ws.dtype} {list(ws.shape)}"
+        raise ValueError(
+            f"--projected-w {path}: {got}, this network needs float {list(want)} "
+            "(a projected_w.npz written by stylegan_tf.project for this network)"
+        )
+    if not np.all(np.isfinite(ws)):
+        raise ValueError(f"--projected-w {path}: 'ws' holds non-finite values")
+    noise = None
+    shapes = G.synthesis.noise_shapes(1) if G.synthesis.use_noise else []
+    if shapes and all(f"noise{i}" in arrays for i in range(len(shapes))):
+        noise = []
+        for i, shape in enumerate(shapes):
+            n = arrays[f"noise{i}"].astype(np.float32)
+            if n.shape != shape[1:] or not np.all(np.isfinite(n)):
+                raise ValueError(
+                    f"--projected-w {path}: 'noise{i}' is {list(n.shape)}, need {list(shape[1:])}"
+                )
+            noise.append(n[None])
+    return Projected(path, ws.astype(np.float32), noise)
+
+
+def parse_latent_list(text, G=None) -> list:
+    """Seeds and projected latents: ``"0-3,proj/a/projected_w.npz"`` -> ``[0, 1, 2, 3,
+    Projected(...)]`` (an item ending in ``.npz`` is a file; needs ``G`` to check it)."""
+    items = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if part.lower().endswith(".npz"):
+            if G is None:
+                raise ValueError(f"{part}: projected latents need the network")
+            items.append(load_projected_w(part, G))
+        elif part:
+            items.extend(parse_int_list(part))
+    if not items:
+        raise ValueError(f"no seeds in {text!r}")
+    return items
+
+
 def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
     """The official latent of a seed: ``np.random.RandomState(seed).randn(z_dim)``, float32."""
     return np.random.RandomState(int(seed)).randn(z_dim).astype(np.float32)
@@ -137,6 +225,7 @@ class Renderer:
         class_idx=None,
         batch_size=1,
         truncation_cutoff=None,
+        require_class=True,
     ):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -146,12 +235,40 @@ class Renderer:
         self.noise_mode = noise_mode
         self.class_idx = class_idx
         self.batch_size = int(batch_size)
-        labels_for(G, class_idx, 1)  # validates --class early
+        if require_class or class_idx is not None or G.c_dim == 0:
+            labels_for(G, class_idx, 1)  # validates --class early
 
     def ws(self, seeds, psi=None, cutoff=None) -> np.ndarray:
-        """Truncated ``[N, num_ws, w_dim]`` of the seeds' official latents."""
-        zs = np.stack([z_from_seed(s, self.G.z_dim) for s in seeds])
-        return self.ws_from_z(zs, psi, cutoff)
+        """Truncated ``[N, num_ws, w_dim]`` of the seeds' official latents (and of the stored
+        ``ws`` of :class:`Projected` items)."""
+        ints = [s for s in seeds if not isinstance(s, Projected)]
+        if len(ints) == len(seeds):
+            zs = np.stack([z_from_seed(s, self.G.z_dim) for s in seeds])
+            return self.ws_from_z(zs, psi, cutoff)
+        out = np.zeros((len(seeds), self.G.num_ws, self.G.w_dim), np.float32)
+        if ints:
+            zs = np.stack([z_from_seed(s, self.G.z_dim) for s in ints])
+            mapped = iter(self.ws_from_z(zs, psi, cutoff))
+        psi = self.psi if psi is None else float(psi)
+        cutoff = self.cutoff if cutoff is None else cutoff
+        for i, s in enumerate(seeds):
+            if isinstance(s, Projected):
+                out[i] = np.asarray(self.G.truncate(s.ws[None], psi, cutoff))[0]
+            else:
+                out[i] = next(mapped)
+        return out
+
+    def noise_of(self, item, draw=0):
+        """Explicit noise (list of ``[1, r, r, 1]``) of a seed or projected latent under the
+        noise mode; None for mode "none"."""
+        if self.noise_mode == "none":
+            return None
+        if self.noise_mode == "random":
+            key = item.noise_seed if isinstance(item, Projected) else item
+            return noise_for_seed(self.G, key, draw)
+        if isinstance(item, Projected) and item.noise is not None:
+            return item.noise
+        return [np.asarray(layer.noise.noise_const) for layer in self.G.synthesis.layers_]
 
     def ws_from_z(self, zs, psi=None, cutoff=None) -> np.ndarray:
         psi = self.psi if psi is None else float(psi)
@@ -163,18 +280,23 @@ class Renderer:
             out.append(np.asarray(self.G.truncate(ws, psi, cutoff)))
         return np.concatenate(out)
 
-    def synthesize(self, ws, noise_seeds=None, draw=0) -> np.ndarray:
-        """uint8 images ``[N, H, W, C]``; ``noise_seeds[i]`` keys image i's random noise."""
+    def synthesize(self, ws, noise_seeds=None, draw=0, noise=None) -> np.ndarray:
+        """uint8 images ``[N, H, W, C]``; ``noise_seeds[i]`` (a seed or :class:`Projected`) keys
+        image i's noise; ``noise`` (list of ``[N, r, r, 1]``) overrides it."""
         out = []
         for i in range(0, len(ws), self.batch_size):
             w = np.asarray(ws[i : i + self.batch_size], np.float32)
             kwargs = {"noise_mode": self.noise_mode}
-            if self.noise_mode == "random":
+            chunk = [] if noise_seeds is None else noise_seeds[i : i + self.batch_size]
+            if noise is not None:
+                kwargs = {"noise": [layer[i : i + self.batch_size] for layer in noise]}
+            elif self.noise_mode == "const" and any(isinstance(s, Projected) for s in chunk):
+                per_image = [self.noise_of(s) for s in chunk]
+                kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
+            elif self.noise_mode == "random":
                 if noise_seeds is None:
                     raise ValueError("random noise needs noise_seeds")
-                per_image = [
-                    noise_for_seed(self.G, s, draw) for s in noise_seeds[i : i + self.batch_size]
-                ]
+                per_image = [self.noise_of(s, draw) for s in chunk]
                 kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
             out.append(imgs.to_uint8(np.asarray(self.G.synthesis(w, **kwargs))))
         return np.concatenate(out)
@@ -184,13 +306,21 @@ class Renderer:
         return self.synthesize(self.ws(seeds), noise_seeds=list(seeds))
 
 
+def image_name(item) -> str:
+    """``seed%04d.png`` for a seed, ``proj-<name>.png`` for a projected latent."""
+    if isinstance(item, Projected):
+        return f"proj-{item.name}.png"
+    return f"seed{item:04d}.png"
+
+
 def generate_seed_images(renderer: Renderer, seeds, outdir) -> list:
-    """Write ``seed%04d.png`` for every seed; returns the paths."""
+    """Write ``seed%04d.png`` for every seed (``proj-<name>.png`` for a projected latent);
+    returns the paths."""
     paths = []
     for i in range(0, len(seeds), renderer.batch_size):
         chunk = list(seeds[i : i + renderer.batch_size])
         for seed, image in zip(chunk, renderer.images(chunk)):
-            paths.append(imgs.save_image(image, os.path.join(outdir, f"seed{seed:04d}.png")))
+            paths.append(imgs.save_image(image, os.path.join(outdir, image_name(seed))))
     return paths
 
 
@@ -247,6 +377,7 @@ def noise_grid(renderer: Renderer, seeds, num_draws=4) -> np.ndarray:
         renderer.class_idx,
         renderer.batch_size,
         renderer.cutoff,
+        require_class=False,
     )
     tiles = []
     for seed in seeds:
@@ -276,6 +407,21 @@ def interpolation_frames(renderer: Renderer, seeds, frames=30, space="z") -> np.
     if space not in ("z", "w"):
         raise ValueError(f"--space must be 'z' or 'w', got {space!r}")
     ts = np.arange(frames) / frames
+    if any(isinstance(s, Projected) for s in seeds):
+        if space != "w":
+            raise ValueError("projected latents live in W: interpolate them with --space w")
+        keys = renderer.ws(seeds)
+        path = [(1 - t) * keys[i] + t * keys[i + 1] for i in range(len(keys) - 1) for t in ts]
+        ws = np.stack(path + [keys[-1]]).astype(np.float32)
+        key_noise = [renderer.noise_of(s) for s in seeds]
+        if key_noise[0] is None:
+            return renderer.synthesize(ws, noise_seeds=[seeds[0]] * len(ws))
+        noise = []
+        for layer in range(len(key_noise[0])):
+            a = [k[layer][0] for k in key_noise]
+            maps = [(1 - t) * a[i] + t * a[i + 1] for i in range(len(a) - 1) for t in ts]
+            noise.append(np.stack(maps + [a[-1]]).astype(np.float32))
+        return renderer.synthesize(ws, noise=noise)
     if space == "z":
         zs = [z_from_seed(s, renderer.G.z_dim) for s in seeds]
         path = [slerp(zs[i], zs[i + 1], t) for i in range(len(zs) - 1) for t in ts] + [zs[-1]]
@@ -304,7 +450,19 @@ def main(argv=None) -> int:
     p.add_argument("--network", required=True, help=".keras snapshot, run dir or checkpoint")
     p.add_argument("--outdir", required=True)
     p.add_argument("--figure", choices=FIGURES, default=None, help="a figure instead of images")
-    p.add_argument("--seeds", default=None, help="e.g. 0-99 or 1,5,7 (default 0-7 / per figure)")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="e.g. 0-99 or 1,5,7 (default 0-7 / per figure); projected_w.npz files work too",
+    )
+    p.add_argument(
+        "--projected-w",
+        action="append",
+        default=[],
+        metavar="FILE.npz",
+        help="a projected latent (stylegan_tf.project), repeatable: "
+        "put ahead of --seeds (style-mixing: of the rows)",
+    )
     p.add_argument("--truncation-psi", type=float, default=1.0)
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
     p.add_argument("--class", dest="class_idx", type=int, default=None)
@@ -315,8 +473,12 @@ def main(argv=None) -> int:
         help="images per forward pass (>1 is faster but a pixel "
         "may differ by one level from the image rendered alone)",
     )
-    p.add_argument("--row-seeds", default="0-4", help="style-mixing rows (they receive styles)")
-    p.add_argument("--col-seeds", default="5-9", help="style-mixing columns (styles copied)")
+    p.add_argument(
+        "--row-seeds", default=None, help="style-mixing rows (they receive styles; default 0-4)"
+    )
+    p.add_argument(
+        "--col-seeds", default=None, help="style-mixing columns (styles copied; default 5-9)"
+    )
     p.add_argument("--styles", default="coarse", help="coarse|middle|fine or layers like 0-3")
     p.add_argument("--psis", default="-1,-0.5,0,0.5,1", help="truncation figure psi values")
     p.add_argument("--num-draws", type=int, default=4, help="noise figure: draws per seed")
@@ -341,8 +503,30 @@ def main(argv=None) -> int:
 def _run(args, load_generator) -> int:
     """Everything after argument parsing (errors are turned into one line by main)."""
     G = load_generator(args.network)
-    r = Renderer(G, args.truncation_psi, args.noise_mode, args.class_idx, args.batch)
-    seeds = parse_int_list(args.seeds) if args.seeds else None
+    projected = [load_projected_w(f, G) for f in args.projected_w]
+
+    def latents(text, default):
+        # --projected-w files first, then the list (its default only without them).
+        if text is not None:
+            return projected + parse_latent_list(text, G)
+        return projected + (parse_latent_list(default, G) if default and not projected else [])
+
+    if args.figure == "style-mixing":
+        rows = latents(args.row_seeds, "0-4")
+        cols = parse_latent_list(args.col_seeds or "5-9", G)
+        used = rows + cols
+    else:
+        seeds = latents(args.seeds, None) or None
+        used = seeds or [0]
+    needs_class = any(not isinstance(s, Projected) for s in used)
+    r = Renderer(
+        G,
+        args.truncation_psi,
+        args.noise_mode,
+        args.class_idx,
+        args.batch,
+        require_class=needs_class,
+    )
     out = args.outdir
     os.makedirs(out, exist_ok=True)
     if args.figure is None:
@@ -350,9 +534,7 @@ def _run(args, load_generator) -> int:
         print(f"wrote {len(paths)} images to {out}")
     elif args.figure == "style-mixing":
         layers = style_layers(args.styles, G.num_ws)
-        grid = style_mixing_grid(
-            r, parse_int_list(args.row_seeds), parse_int_list(args.col_seeds), layers
-        )
+        grid = style_mixing_grid(r, rows, cols, layers)
         print(imgs.save_image(grid, os.path.join(out, "style-mixing.png")))
     elif args.figure == "truncation":
         grid = truncation_grid(r, seeds or [0, 1], parse_float_list(args.psis))

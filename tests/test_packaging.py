@@ -13,6 +13,7 @@ EXPECTED = {
     "stylegan-dataset": "datasets.dataset_tool:main",
     "stylegan-export": "stylegan_tf.export:main",
     "stylegan-generate": "stylegan_tf.generate:main",
+    "stylegan-project": "stylegan_tf.project:main",
     "stylegan-import": "stylegan_tf.import_official:main",
     "stylegan-metrics": "metrics.run_metrics:main",
 }

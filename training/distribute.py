@@ -113,7 +113,9 @@ def is_chief_task(strategy_name: str = "auto") -> bool:
     task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
     cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
     task_type, task_id = task.get("type"), int(task.get("index", 0))
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
 
 
 def worker_id(strategy) -> str:

@@ -483,7 +483,8 @@ class _Trainer:
         try:
             while self.cur_nimg < self.total_nimg:
                 if watch.requested and self.cur_nimg == start_nimg:
-                    raise Preempted("stopped before training: nothing new to save")
+                    self.say("SIGTERM before the first minibatch: nothing new to save")
+                    return "preempted"
                 sched = self.run_group()
                 done = self.cur_nimg >= self.total_nimg
                 if done or self.cur_nimg >= self.tick_start_nimg + sched.tick_kimg * 1000:

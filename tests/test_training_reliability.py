@@ -108,7 +108,7 @@ sys.path.insert(0, {tests!r})
 from test_training_helpers import tiny_config
 from training.loop import LoopOptions, training_loop
 
-cfg = tiny_config(total_kimg={kimg}, tick_kimg=0.032)  # one checkpoint per 32 images
+cfg = tiny_config(total_kimg=0.064, tick_kimg=0.032)  # checkpoints at 32 and 64 images
 r = training_loop(cfg, {out!r}, {data!r}, LoopOptions(export=False, grid_max_images=8))
 print(json.dumps([r.status, r.cur_nimg, r.resumed_from]))
 """
@@ -121,8 +121,8 @@ def tiny8(tmp_path_factory):
 
 def test_an_unreadable_newest_checkpoint_resumes_from_the_newest_readable_one(tiny8, tmp_path):
     out = tmp_path / "run"
-    args = dict(tests=TESTS, out=str(out), data=tiny8)
-    proc = run_python(CHECKPOINTS.format(kimg=0.064, **args))
+    code = CHECKPOINTS.format(tests=TESTS, out=str(out), data=tiny8)
+    proc = run_python(code, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = out / "checkpoints"
     assert sorted(n for n in os.listdir(ckpt) if n.endswith(".index")) == [
@@ -131,12 +131,13 @@ def test_an_unreadable_newest_checkpoint_resumes_from_the_newest_readable_one(ti
     ]
     data = next(ckpt.glob("ckpt-64.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # truncated by a full disk
-    proc = run_python(CHECKPOINTS.format(kimg=0.096, **args))
+    proc = run_python(code, timeout=600)  # the same command again
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert any(line.startswith(f"warning: checkpoint {ckpt / 'ckpt-64'} is unreadable")
                for line in lines), proc.stdout[-3000:]  # fmt: skip
-    assert json.loads(lines[-1]) == ["done", 96, str(ckpt / "ckpt-32")]
+    assert json.loads(lines[-1]) == ["done", 64, str(ckpt / "ckpt-32")]
     # The stats row of the lost tick was dropped and written again by the resumed run.
+    assert "note: dropped 1 stats.jsonl row(s)" in proc.stdout
     rows = [json.loads(line) for line in open(out / "stats.jsonl")]
-    assert [(r["tick"], round(r["kimg"] * 1000)) for r in rows] == [(1, 32), (2, 64), (3, 96)]
+    assert [(r["tick"], round(r["kimg"] * 1000)) for r in rows] == [(1, 32), (2, 64)]

@@ -115,13 +115,17 @@ def test_sigterm_at_three_points_then_resume_equals_the_uninterrupted_run(tiny8,
         # Each line is a fresh process on the same --outdir with --resume auto: (where SIGTERM
         # arrives, [status, images seen at the end, images seen at the resume]).
         chain = [
-            ("step:2", ["preempted", 32, 0]),  # inside the 4^2 group; the next group is 8^2
-            ("step:2", ["preempted", 64, 32]),  # inside the fade-in group: its pipeline resumes
-            ("snapshot", ["preempted", 128, 64]),  # tick 1's maintenance; stops after a group
-            ("", ["done", 192, 128]),
+            # Inside the fade-in group: the tick's statistics so far and its second pipeline
+            # (started at 32, 4 batches used) must carry over.
+            ("step:6", ["preempted", 64, 0]),
+            # During tick 1's maintenance: the maintenance finishes, then the run stops.
+            ("snapshot", ["preempted", 96, 64]),
+            # Inside tick 2's second group: its pipeline (started at 96) skips 8 batches.
+            ("step:6", ["preempted", 160, 96]),
+            ("", ["done", 192, 160]),
         ]
         for stop, expected in chain:
-            proc = run_python(_child_code(tiny8, out, stop))
+            proc = run_python(_child_code(tiny8, out, stop), timeout=600)
             assert _result(proc.returncode, proc.stdout, proc.stderr) == expected, stop
         stdout, stderr = baseline.communicate(timeout=600)
         assert _result(baseline.returncode, stdout, stderr) == ["done", 192, 0]

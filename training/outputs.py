@@ -339,7 +339,8 @@ def open_run_dir(path, cfg, resume="auto", *, chief=True, record=None, log=print
     """Prepare ``path`` for training; raise :class:`RunDirError` (one line) if it cannot be.
 
     In order: an explicit ``resume`` path must name a checkpoint (checked before anything is
-    written); ``resume`` None/``"none"`` refuses a folder that already holds checkpoints. The
+    written); ``resume`` None/``"none"``, or a checkpoint of another folder, refuses a folder
+    that already holds checkpoints (they would mix with the new run's). The
     chief then creates the folder, takes its lock (a second run on the same folder is refused,
     naming the holder's PID and host; the lock of a dead process is taken over with a message),
     removes what killed runs left behind (``ckpt-N_temp/`` folders, temporary files), lists the
@@ -354,7 +355,10 @@ def open_run_dir(path, cfg, resume="auto", *, chief=True, record=None, log=print
         resume_from = find_checkpoints(resume)
         if not resume_from:
             raise RunDirError(f"--resume {resume!r}: no checkpoint there")
-    elif resume != "auto" and list_checkpoints(ckpt_dir):
+    own = list_checkpoints(ckpt_dir)
+    mine = explicit and os.path.abspath(resume_from[0]) in {os.path.abspath(c) for c in own}
+    if resume != "auto" and own and not mine:
+        # Checkpoints are named by images seen: two runs' checkpoints must not mix.
         raise RunDirError(
             f"{path} already holds a run; use --resume auto to continue it or another --outdir"
         )

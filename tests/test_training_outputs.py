@@ -95,7 +95,8 @@ def test_png_grids_snapshots_and_checkpoints(run):
     snaps = sorted(n for n in names if n.startswith("network-snapshot-") and n.endswith(".keras"))
     # Snapshots at tick 1, every 2 ticks, and at the end.
     assert snaps == [f"network-snapshot-000000.{n:03d}.keras" for n in nimg]
-    assert "reals.png" in names and not [n for n in names if n.startswith(".")]  # no temp files
+    hidden = [n for n in names if n.startswith(".")]
+    assert "reals.png" in names and hidden == [".stylegan_tf.lock"]  # the lock; no temp files
     ckpts = os.listdir(os.path.join(run["dir"], "checkpoints"))
     assert "checkpoint" in ckpts and any(n.endswith(".index") for n in ckpts)
     from PIL import Image

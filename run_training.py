@@ -9,9 +9,11 @@ The run directory is exactly ``--outdir`` (default ``runs/<preset>``). Rerunning
 command continues the run from its latest checkpoint (``--resume auto``, the default); a run
 that already reached its ``--kimg`` only finishes its outputs. ``--resume none`` refuses a
 directory that already holds checkpoints; ``--resume PATH`` starts from another checkpoint.
+One run per ``--outdir``: the folder is locked while a run trains in it.
 
-Exit codes: 0 done, 2 invalid arguments (one line ``error: ...`` on stderr, nothing written),
-143 stopped by SIGTERM after writing a checkpoint (rerun the same command to continue).
+Exit codes: 0 done, 2 invalid arguments (one line ``error: ...`` on stderr, nothing written), a
+busy or unwritable ``--outdir`` or no readable checkpoint to resume (one line), 143 stopped by
+SIGTERM after writing a checkpoint (rerun the same command to continue).
 
 Examples::
 
@@ -252,34 +254,6 @@ def ensure_demo_dataset(path: str = DEMO_DATA) -> str:
     return path
 
 
-def check_resume(args, cfg: Config, outdir: str) -> None:
-    from training import outputs
-
-    ckpt_dir = os.path.join(outdir, outputs.CHECKPOINT_DIR)
-    has_ckpt = os.path.isdir(ckpt_dir) and any(f.endswith(".index") for f in os.listdir(ckpt_dir))
-    if args.resume == "none" and has_ckpt:
-        raise UsageError(
-            f"{outdir} already holds a run; use --resume auto to continue it or another --outdir"
-        )
-    if args.resume not in ("auto", "none"):
-        from training.loop import resolve_resume
-
-        try:
-            resolve_resume(args.resume, ckpt_dir)
-        except FileNotFoundError:
-            raise UsageError(f"--resume {args.resume!r}: no checkpoint there") from None
-    old_path = os.path.join(outdir, outputs.OPTIONS_FILE)
-    if (args.resume == "auto" and has_ckpt) and os.path.isfile(old_path):
-        with open(old_path) as f:
-            old = Config.from_dict(json.load(f)["config"])
-        for section in ("G", "D"):
-            if getattr(old, section) != getattr(cfg, section):
-                raise UsageError(
-                    f"{outdir} was trained with a different {section} configuration; "
-                    "use another --outdir (or the same options)"
-                )
-
-
 def main(argv=None) -> int:
     import datasets
 
@@ -306,9 +280,9 @@ def _main(argv=None) -> int:
                     get_metric(name)
                 except ValueError as e:
                     raise UsageError(str(e)) from None
-        data = args.data
+        data = ds = args.data
         if data is not None:
-            check_dataset(cfg, data, args)
+            ds = check_dataset(cfg, data, args)
         elif not args.dry_run and (
             cfg.G.img_resolution != DEMO_RESOLUTION or cfg.G.img_channels != 1
         ):
@@ -326,8 +300,6 @@ def _main(argv=None) -> int:
                     "replica(s) here"
                 )
         check_batches(cfg, replicas)
-        if not args.dry_run:
-            check_resume(args, cfg, outdir)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -354,32 +326,39 @@ def _main(argv=None) -> int:
         print(format_schedule_table(rows))
         return 0
 
-    if data is None:
-        data = ensure_demo_dataset()
-        if args.verify_data:
-            import datasets
-
-            datasets.open_dataset(data, verify=True)
-    from training import outputs
+    from training.distribute import is_chief_task
     from training.loop import LoopOptions, training_loop
+    from training.outputs import RunDirError, open_run_dir
 
-    os.makedirs(outdir, exist_ok=True)
-    outputs.write_json_atomic(
-        os.path.join(outdir, outputs.OPTIONS_FILE), {"config": cfg.to_dict(), "options": options}
-    )
-    result = training_loop(
-        cfg,
-        outdir,
-        data,
-        LoopOptions(
+    resume = None if args.resume == "none" else args.resume
+    try:
+        # The folder's lock is held from here to the end (released on any exit).
+        run = open_run_dir(outdir, cfg, resume, chief=is_chief_task(args.strategy),
+                           record={"config": cfg.to_dict(), "options": options})  # fmt: skip
+    except RunDirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        loop_options = LoopOptions(
             strategy=args.strategy,
             xla=args.xla,
             mixed_precision=args.mixed_precision,
-            resume=None if args.resume == "none" else args.resume,
+            resume=resume,
             metrics=tuple(metrics),
             export=not args.no_export,
-        ),
-    )
+        )
+        if ds is None:  # the demo
+            ds = ensure_demo_dataset()
+            if args.verify_data:
+                import datasets
+
+                ds = datasets.open_dataset(ds, verify=True)
+        result = training_loop(cfg, run, ds, loop_options)
+    except RunDirError as e:  # no readable checkpoint
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        run.close()
     if result.status == "preempted":
         return EXIT_PREEMPTED
     print(f"{result.status}: kimg {result.cur_nimg / 1000:.3f}, run directory {outdir}")

@@ -2,7 +2,7 @@
 
 ``load_generator(path)`` accepts:
 
-* a ``.keras`` snapshot (``network-snapshot-000120.keras``);
+* a ``.keras`` snapshot (``network-snapshot-000120.000.keras``);
 * a run directory: its latest ``.keras`` snapshot, else its latest checkpoint;
 * a checkpoint prefix (``<run>/checkpoints/ckpt-120000``) or checkpoint directory
   (``<run>/checkpoints``): the generator is rebuilt from the run's ``training_options.json``
@@ -20,11 +20,9 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["load_generator", "find_checkpoint", "read_training_options", "checkpointable"]
+from stylegan_tf.rundir import OPTIONS_FILE, find_checkpoints, list_snapshots
 
-OPTIONS_FILE = "training_options.json"
-CHECKPOINT_DIR = "checkpoints"
-SNAPSHOT_PREFIX = "network-snapshot-"
+__all__ = ["load_generator", "find_checkpoint", "read_training_options", "checkpointable"]
 
 
 def checkpointable(model):
@@ -50,26 +48,11 @@ def checkpointable(model):
     return tf.train.Checkpoint(**variables)
 
 
-def _latest_snapshot(run_dir: str) -> str | None:
-    names = sorted(
-        f for f in os.listdir(run_dir) if f.startswith(SNAPSHOT_PREFIX) and f.endswith(".keras")
-    )
-    return os.path.join(run_dir, names[-1]) if names else None
-
-
 def find_checkpoint(path: str) -> str | None:
-    """The checkpoint prefix that ``path`` names (prefix, checkpoint dir or run dir), or None."""
-    import tensorflow as tf
-
-    path = os.fspath(path)
-    if tf.io.gfile.exists(path + ".index"):
-        return path
-    for directory in (path, os.path.join(path, CHECKPOINT_DIR)):
-        if os.path.isdir(directory):
-            found = tf.train.latest_checkpoint(directory)
-            if found:
-                return found
-    return None
+    """The newest checkpoint prefix that ``path`` names (prefix, checkpoint dir or run dir; the
+    order of :func:`stylegan_tf.rundir.find_checkpoints`), or None."""
+    found = find_checkpoints(path)
+    return found[0] if found else None
 
 
 def read_training_options(checkpoint_prefix: str, options: str | None = None) -> dict:
@@ -156,9 +139,9 @@ def load_generator(path, *, which: str = "G_ema", options: str | None = None):
             raise FileNotFoundError(f"no such snapshot: {path!r}")
         return _load_keras(path)
     if os.path.isdir(path) and which == "G_ema":
-        snapshot = _latest_snapshot(path)
-        if snapshot is not None:
-            return _load_keras(snapshot)
+        snapshots = list_snapshots(path)
+        if snapshots:
+            return _load_keras(snapshots[-1])
     prefix = find_checkpoint(path)
     if prefix is None:
         raise FileNotFoundError(

@@ -46,7 +46,7 @@ def test_training_options_json_holds_the_resolved_config(run):
 def test_progress_lines_and_stats_jsonl(run):
     lines = [x for x in run["stdout"].splitlines() if x.startswith("tick ")]
     assert len(lines) >= 3
-    for word in ("kimg", "res", "alpha", "G ", "D ", "R1", "sec/kimg", "ETA"):
+    for word in ("kimg", "res", "alpha", "G ", "D ", "R1", "img/s", "sec/kimg", "ETA"):
         assert word in lines[-1]
     with open(os.path.join(run["dir"], "stats.jsonl")) as f:
         stats = [json.loads(x) for x in f]
@@ -54,6 +54,14 @@ def test_progress_lines_and_stats_jsonl(run):
     assert stats[-1]["kimg"] >= 0.45
     assert stats[0]["Progress/resolution"] < 16 and stats[-1]["Progress/resolution"] == 16
     assert all(np.isfinite(s["Loss/D"]) for s in stats)
+    # Speed counts training only: the compile time of a new stage is logged on its own and left
+    # out of sec/kimg and img/s (tick 1 compiles the 4^2 and 8^2 steps).
+    assert stats[0]["Timing/compile_sec"] > 0
+    for s in stats:
+        kimg = s["kimg"] - (stats[s["tick"] - 2]["kimg"] if s["tick"] > 1 else 0)
+        train = s["Timing/sec_per_tick"] - s["Timing/compile_sec"]
+        assert s["Timing/sec_per_kimg"] == pytest.approx(train / kimg, rel=1e-9)
+        assert s["Timing/img_per_sec"] == pytest.approx(kimg * 1000 / train, rel=1e-9)
 
 
 def test_tensorboard_events_hold_scalars_and_images(run):
@@ -77,9 +85,18 @@ def test_tensorboard_events_hold_scalars_and_images(run):
 
 def test_png_grids_snapshots_and_checkpoints(run):
     names = os.listdir(run["dir"])
-    assert "reals.png" in names and "fakes000000.png" in names
+    with open(os.path.join(run["dir"], "stats.jsonl")) as f:
+        nimg = [round(json.loads(x)["kimg"] * 1000) for x in f]
+    # Every tick of this run (0.2 kimg, 0.45 in all) ends within the first kimg: each still has
+    # its own grid, named by the images seen, and the names sort in training order.
+    assert len(nimg) == 3 and nimg[-1] < 1000
+    grids = sorted(n for n in names if n.startswith("fakes"))
+    assert grids == ["fakes000000.000.png"] + [f"fakes000000.{n:03d}.png" for n in nimg]
     snaps = sorted(n for n in names if n.startswith("network-snapshot-") and n.endswith(".keras"))
-    assert snaps and not [n for n in names if n.startswith(".")]  # no temporary files left
+    # Snapshots at tick 1, every 2 ticks, and at the end.
+    assert snaps == [f"network-snapshot-000000.{n:03d}.keras" for n in nimg]
+    hidden = [n for n in names if n.startswith(".")]
+    assert "reals.png" in names and hidden == [".stylegan_tf.lock"]  # the lock; no temp files
     ckpts = os.listdir(os.path.join(run["dir"], "checkpoints"))
     assert "checkpoint" in ckpts and any(n.endswith(".index") for n in ckpts)
     from PIL import Image

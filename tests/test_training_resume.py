@@ -1,53 +1,80 @@
-"""Resume: a run stopped after a tick and resumed equals an uninterrupted run; SIGTERM writes a
-checkpoint and exits 143; a SIGKILL mid-tick loses at most that tick."""
+"""Resume: a run stopped by SIGTERM at any moment (inside a group of minibatches, during a tick's
+maintenance) and resumed ends bitwise equal to the uninterrupted run, with the same stats rows
+and grids; through the command line SIGTERM exits 143 and a SIGKILL mid-tick loses at most
+that tick."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
 import pytest
-from training_helpers import ROOT, env_for_child, make_dataset, run_python
+from training_helpers import (
+    ROOT,
+    checkpoint_arrays,
+    env_for_child,
+    make_dataset,
+    run_python,
+)
+
+from training.outputs import WALL_TIME_FIELDS
 
 TESTS = os.path.join(ROOT, "tests")
 
-RESUME = """
-import json, sys
-import numpy as np
+# A child process trains the tiny run below; STOP makes it send itself a real SIGTERM at one
+# precise moment (a test-side patch, no hook in the loop). Groups of 4 minibatches of 8 images
+# start at 0 (4^2 stable), 32 (8^2 fading in: a new reals pipeline inside the tick), 64 (8^2);
+# tick 1 ends at 96; then 96, 128, 160; the run ends at 192.
+CHILD = """
+import json, os, signal, sys
 import tensorflow as tf
 tf.config.experimental.enable_op_determinism()
 sys.path.insert(0, {tests!r})
 from training_helpers import tiny_config
-from training.loop import LoopOptions, training_loop
+import training.loop as loop
+from training import outputs
 
-# 3 ticks of 32 images: 4^2 stable, 8^2 fading in, 8^2 stable.
-cfg = tiny_config(total_kimg=0.096)
-
-
-def dump(result, path):
-    m = result.models
-    arrays = {{v.path: np.asarray(v) for k in ("G", "D", "G_ema") for v in m[k].variables
-               if "seed_generator" not in v.path}}
-    for k in ("G_opt", "D_opt"):
-        arrays.update({{f"{{k}}/{{i}}": np.asarray(v) for i, v in enumerate(m[k].variables)}})
-    np.savez(path, **arrays)
+stop, calls = {stop!r}, [0]
 
 
-def run(out, **kw):
-    quiet = dict(export=False, print_fn=lambda *a, **k: None)
-    return training_loop(cfg, out, {data!r}, LoopOptions(**quiet, **kw))
+def sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
-a = run({out!r} + "/a", resume=None)
-dump(a, {out!r} + "/a.npz")
-b = run({out!r} + "/b", resume=None, stop_after_ticks=1)
-c = run({out!r} + "/b", resume="auto")
-dump(c, {out!r} + "/c.npz")
-print(json.dumps({{"a": [a.status, a.cur_nimg, a.cur_tick], "b": [b.status, b.cur_nimg, b.cur_tick],
-                  "c": [c.status, c.cur_nimg, c.cur_tick, c.resumed_nimg]}}))
+if stop.startswith("step:"):  # after minibatch N (1-based) of this process, inside a group
+    make = loop.make_train_step
+
+    def make_train_step(*args, **kwargs):
+        step_fn = make(*args, **kwargs)
+
+        def wrapped(*a):
+            out = step_fn(*a)
+            calls[0] += 1
+            if calls[0] == int(stop[5:]):
+                sigterm()
+            return out
+
+        return wrapped
+
+    loop.make_train_step = make_train_step
+elif stop == "snapshot":  # during a tick's maintenance
+    save = outputs.save_network_snapshot
+
+    def save_network_snapshot(G, path):
+        sigterm()
+        return save(G, path)
+
+    outputs.save_network_snapshot = save_network_snapshot
+
+cfg = tiny_config(total_kimg=0.192, tick_kimg=0.096, training_kimg=0.016, transition_kimg=0.032)
+options = loop.LoopOptions(resume="auto", export=False, grid_max_images=8,
+                           print_fn=lambda *a, **k: None)
+r = loop.training_loop(cfg, {out!r}, {data!r}, options)
+print(json.dumps([r.status, r.cur_nimg, r.resumed_nimg]))
 """
 
 
@@ -56,20 +83,66 @@ def tiny8(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("resume") / "tiny8", res=8, channels=3, num=64)
 
 
-def test_resumed_run_equals_uninterrupted_run(tiny8, tmp_path):
-    proc = run_python(RESUME.format(tests=TESTS, out=str(tmp_path), data=tiny8))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert info["a"] == ["done", 96, 3]
-    assert info["b"] == ["stopped", 32, 1]
-    assert info["c"] == ["done", 96, 3, 32]
-    a, c = np.load(tmp_path / "a.npz"), np.load(tmp_path / "c.npz")
-    assert sorted(a.files) == sorted(c.files)
-    for key in a.files:  # networks, G_ema, w_avg, both Adam states
-        np.testing.assert_allclose(a[key], c[key], rtol=1e-6, atol=1e-7, err_msg=key)
-    stats = [json.loads(x) for x in open(tmp_path / "b" / "stats.jsonl")]
-    assert [s["tick"] for s in stats] == [1, 2, 3]
-    assert [round(s["kimg"] * 1000) for s in stats] == [32, 64, 96]
+def _child_code(data, out, stop=""):
+    return textwrap.dedent(CHILD.format(tests=TESTS, out=str(out), data=data, stop=stop))
+
+
+def _result(returncode, stdout, stderr):
+    assert returncode == 0, stderr[-4000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _final_state(out):
+    """Final checkpoint tensors, stats rows without wall-time fields, grid PNG bytes."""
+    arrays = checkpoint_arrays(os.path.join(out, "checkpoints", "ckpt-192"))
+    tick_state = json.loads(arrays.pop("tick_state/.ATTRIBUTES/VARIABLE_VALUE").decode())
+    rows = [
+        {k: v for k, v in row.items() if not k.startswith(WALL_TIME_FIELDS)} for row in _stats(out)
+    ]
+    grids = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)
+             if n.startswith("fakes")}  # fmt: skip
+    return arrays, (tick_state["stats"], tick_state["data"]), rows, grids
+
+
+def test_sigterm_at_three_points_then_resume_equals_the_uninterrupted_run(tiny8, tmp_path):
+    # The uninterrupted run trains in parallel with the interrupted one.
+    base = tmp_path / "uninterrupted"
+    baseline = subprocess.Popen([sys.executable, "-c", _child_code(tiny8, base)], cwd=ROOT,
+                                env=env_for_child(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out = tmp_path / "interrupted"
+        # Each line is a fresh process on the same --outdir with --resume auto: (where SIGTERM
+        # arrives, [status, images seen at the end, images seen at the resume]).
+        chain = [
+            # Inside the fade-in group: the tick's statistics so far and its second pipeline
+            # (started at 32, 4 batches used) must carry over.
+            ("step:6", ["preempted", 64, 0]),
+            # During tick 1's maintenance: the maintenance finishes, then the run stops.
+            ("snapshot", ["preempted", 96, 64]),
+            # Inside tick 2's second group: its pipeline (started at 96) skips 8 batches.
+            ("step:6", ["preempted", 160, 96]),
+            ("", ["done", 192, 160]),
+        ]
+        for stop, expected in chain:
+            proc = run_python(_child_code(tiny8, out, stop), timeout=600)
+            assert _result(proc.returncode, proc.stdout, proc.stderr) == expected, stop
+        stdout, stderr = baseline.communicate(timeout=600)
+        assert _result(baseline.returncode, stdout, stderr) == ["done", 192, 0]
+    finally:
+        if baseline.poll() is None:
+            baseline.kill()
+            baseline.communicate()
+    arrays, tick_state, rows, grids = _final_state(out)
+    base_arrays, base_tick_state, base_rows, base_grids = _final_state(base)
+    assert sorted(arrays) == sorted(base_arrays)
+    differ = [k for k in arrays if not np.array_equal(arrays[k], base_arrays[k])]
+    assert not differ, f"{len(differ)} of {len(arrays)} tensors differ, e.g. {differ[:5]}"
+    assert tick_state == base_tick_state
+    assert [(r["tick"], round(r["kimg"] * 1000)) for r in rows] == [(1, 96), (2, 192)]
+    assert rows == base_rows
+    assert sorted(grids) == [f"fakes000000.{n}.png" for n in ("000", "096", "192")]
+    assert grids == base_grids
 
 
 # ---------------------------------------------------------------------------------------------

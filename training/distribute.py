@@ -9,8 +9,8 @@
 * ``auto``: ``multi-worker`` if ``TF_CONFIG`` names more than one task, else ``mirrored`` with
   several GPUs, else ``one``.
 
-Preemption: :class:`PreemptionWatch` turns SIGTERM into a flag that the loop checks between
-minibatches; it then writes a checkpoint and stops. Under ``multi-worker`` the
+Preemption: :class:`PreemptionWatch` turns SIGTERM into a flag that the loop checks after each
+group of ``minibatch_repeats`` minibatches; it then writes a checkpoint and stops. Under ``multi-worker`` the
 ``tf.distribute.experimental.PreemptionCheckpointHandler`` does this instead, so that every
 worker checkpoints at the same step.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "resolve_strategy_name",
     "make_strategy",
     "is_chief",
+    "is_chief_task",
     "worker_id",
     "is_multi_worker",
 ]
@@ -104,6 +105,19 @@ def is_chief(strategy) -> bool:
     return task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
 
 
+def is_chief_task(strategy_name: str = "auto") -> bool:
+    """:func:`is_chief` before the strategy exists, from ``TF_CONFIG`` (for the command line,
+    which locks and prepares the run directory on the chief only)."""
+    if resolve_strategy_name(strategy_name) != "multi-worker":
+        return True
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    task_type, task_id = task.get("type"), int(task.get("index", 0))
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
+
+
 def worker_id(strategy) -> str:
     """``"<task_type>-<task_id>"`` in a cluster, ``"local"`` otherwise."""
     if not is_multi_worker(strategy):
@@ -113,19 +127,19 @@ def worker_id(strategy) -> str:
 
 
 class PreemptionWatch:
-    """SIGTERM -> checkpoint -> :class:`Preempted`, checked between minibatches.
+    """SIGTERM -> checkpoint -> :class:`Preempted`, checked at minibatch-group boundaries.
 
-    Args:
-        strategy: the training strategy.
-        save_fn: writes the checkpoint (called on every worker).
-
-    Call :meth:`check` after each minibatch; it raises :class:`Preempted` once the
-    checkpoint is written. :meth:`close` restores the previous signal handler.
+    Create it as early as possible (a SIGTERM before then kills the process the default way).
+    The loop calls :meth:`check` with its checkpoint function after each group of
+    ``minibatch_repeats`` minibatches (and the tick's maintenance, if the group ended one); it
+    writes the checkpoint and raises :class:`Preempted` once a stop was requested.
+    :attr:`requested` lets the loop stop before its first group without a checkpoint.
+    :meth:`close` restores the previous signal handler.
     """
 
-    def __init__(self, strategy, save_fn):
-        self._save_fn = save_fn
+    def __init__(self, strategy):
         self._requested = threading.Event()
+        self._save_fn = None
         self._previous = None
         self._handler = None
         self._tmp = None
@@ -136,10 +150,10 @@ class PreemptionWatch:
                 raise Preempted("preempted: checkpoint written")
 
             config = tf.distribute.experimental.TerminationConfig(
-                exit_fn=exit_fn, save_fn=lambda *a, **k: save_fn()
+                exit_fn=exit_fn, save_fn=lambda *a, **k: self._save_fn()
             )
             # The handler's own bookkeeping lives in a throwaway checkpoint so that it restarts
-            # from zero on every worker; the training state is saved by ``save_fn``.
+            # from zero on every worker; the training state is saved by the loop's save function.
             self._handler = tf.distribute.experimental.PreemptionCheckpointHandler(
                 strategy.cluster_resolver,
                 tf.train.Checkpoint(),
@@ -154,19 +168,18 @@ class PreemptionWatch:
 
     @property
     def requested(self) -> bool:
-        """True once SIGTERM was received (single-process strategies)."""
+        """True once SIGTERM was received (single-process strategies; the multi-worker handler
+        decides in :meth:`check`)."""
         return self._requested.is_set()
 
-    def request(self):
-        """Ask for a checkpoint-and-stop at the next :meth:`check` (as SIGTERM does)."""
-        self._requested.set()
-
-    def check(self):
-        """Checkpoint and raise :class:`Preempted` if a stop was requested."""
+    def check(self, save_fn):
+        """Call ``save_fn()`` (on every worker) and raise :class:`Preempted` if a stop was
+        requested."""
+        self._save_fn = save_fn
         if self._handler is not None:
             self._handler.save_checkpoint_if_preempted()
         elif self._requested.is_set():
-            self._save_fn()
+            save_fn()
             raise Preempted("preempted: checkpoint written")
 
     def close(self):

@@ -1,28 +1,39 @@
-"""The training loop (official ``training/training_loop.py``), reading top to bottom.
+"""The training loop (official ``training/training_loop.py``), in named steps.
 
 ``training_loop(cfg, run_dir, data, options)``:
 
-1. creates the distribution strategy and opens the dataset;
-2. builds G, D, G_ema (a copy of G) and the two Adam optimizers inside the strategy's scope;
-3. restores the latest checkpoint (``resume="auto"``) or a given one;
-4. repeats: evaluate the schedule at the images seen so far (:mod:`training.schedule`), reset
-   Adam when the level of detail crosses an integer, set the learning rate and fade-in, run
-   ``minibatch_repeats`` (4) compiled steps (:mod:`training.step`; D update, G_ema update,
-   G update), and at the end of each tick log stats, save image grids, write a checkpoint and,
-   every ``network_snapshot_ticks``, a ``.keras`` snapshot of G_ema (plus metrics);
-5. at ``total_kimg`` exports G_ema as a SavedModel.
+1. creates the distribution strategy and the SIGTERM watch, and opens the dataset
+   (:func:`open_training_data`);
+2. opens the run directory (:func:`training.outputs.open_run_dir`: its lock, leftovers of killed
+   runs removed, the checkpoints to resume from);
+3. builds G, D, G_ema (a copy of G) and the two Adam optimizers inside the strategy's scope
+   (:class:`_Trainer`) and restores the newest readable checkpoint (:meth:`_Trainer.restore`;
+   an unreadable one is reported and the next older one tried);
+4. repeats (:meth:`_Trainer.train`) a minibatch group (:meth:`_Trainer.run_group`: evaluate the
+   schedule at the images seen so far, reset Adam when the level of detail crosses an integer,
+   set the learning rate and fade-in, run ``minibatch_repeats`` (4) compiled steps of
+   :mod:`training.step`) and, when a tick ends, its maintenance (:meth:`_Trainer.end_tick`:
+   checkpoint, ``stats.jsonl`` row and console line from :mod:`training.outputs`, image grid,
+   every ``network_snapshot_ticks`` a ``.keras`` snapshot of G_ema plus metrics);
+5. at ``total_kimg`` writes the last snapshot and exports G_ema as a SavedModel.
 
-SIGTERM makes the loop write a checkpoint between two minibatches and stop (status
-``"preempted"``); rerunning with ``resume="auto"`` continues the same schedule. Reals come from
-a pipeline that is re-created, with a seed derived from the tick, at every tick start and
-stage change, and all other randomness is keyed on the minibatch index, so a run resumed from a
-tick-boundary checkpoint repeats the uninterrupted run (bit-exactly with
-``tf.config.experimental.enable_op_determinism()``).
+Exact resume. SIGTERM (or a multi-worker preemption notice) is acted on at the next group
+boundary: the group of ``minibatch_repeats`` minibatches in flight is finished (and, if it ends
+a tick, the tick's maintenance), then a checkpoint is written and the loop stops (status
+``"preempted"``). Every checkpoint holds, besides the networks, G_ema, both Adam states and the
+counters, the position inside the tick: the per-minibatch statistics gathered so far and where
+the current reals pipeline started (tick, stage, images seen). A resumed run re-creates that
+pipeline with the same seed (derived from the tick and the pipeline's start) and skips the
+batches already used; every other random draw is keyed on the minibatch index. So a run stopped
+at any moment and resumed ends with the same weights as the uninterrupted run (bitwise on one
+device with ``tf.config.experimental.enable_op_determinism()``) and the same ``stats.jsonl``
+rows (wall-time fields aside). A SIGKILL loses the progress since the last checkpoint (at most
+the running tick); the resumed run then repeats it exactly.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import os
 import time
 import zlib
@@ -56,11 +67,13 @@ __all__ = [
     "LoopResult",
     "training_loop",
     "check_dataset",
+    "open_training_data",
     "build_networks",
-    "resolve_resume",
 ]
 
 _COUNTERS = ("cur_nimg", "step", "cur_tick", "tick_start_nimg", "prev_lod", "train_time")
+_FLOAT_COUNTERS = ("prev_lod", "train_time")
+_TICK_STATE_KEY = "tick_state/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 @dataclass(frozen=True)
@@ -71,8 +84,9 @@ class LoopOptions:
         strategy: ``auto``, ``one``, ``mirrored`` or ``multi-worker``.
         xla: compile the per-replica step with XLA.
         mixed_precision: ``mixed_float16`` policy + ``LossScaleOptimizer``.
-        resume: ``None`` (fresh start), ``"auto"`` (latest checkpoint in the run directory, if
-            any) or a checkpoint path (prefix, checkpoint directory or run directory).
+        resume: ``None`` (fresh start; refused if the run directory holds checkpoints),
+            ``"auto"`` (newest readable checkpoint in the run directory, if any) or a checkpoint
+            path (prefix, checkpoint directory or run directory).
         metrics: metric names to compute at every network snapshot.
         stop_after_ticks: stop (after checkpointing) once this invocation has run that many
             ticks; None runs to ``total_kimg``.
@@ -125,21 +139,15 @@ def check_dataset(cfg: Config, ds) -> None:
         raise ValueError(f"networks need {cfg.G.c_dim}-d labels, dataset has {ds.label_dim}")
 
 
-def resolve_resume(resume: str | None, checkpoint_dir: str) -> str | None:
-    """The checkpoint prefix to restore, or None to start fresh."""
-    if resume is None or resume == "none":
-        return None
-    if resume == "auto":
-        return tf.train.latest_checkpoint(checkpoint_dir)
-    path = os.fspath(resume)
-    for candidate in (path, os.path.join(path, outputs.CHECKPOINT_DIR)):
-        if os.path.isdir(candidate):
-            found = tf.train.latest_checkpoint(candidate)
-            if found:
-                return found
-    if tf.io.gfile.exists(path + ".index"):
-        return path
-    raise FileNotFoundError(f"no checkpoint found at {path!r}")
+def open_training_data(cfg: Config, data):
+    """``data`` (a dataset path, or a dataset already opened by the caller) checked against
+    ``cfg``."""
+    if not hasattr(data, "make_dataset"):
+        import datasets
+
+        data = datasets.open_dataset(data)
+    check_dataset(cfg, data)
+    return data
 
 
 def build_networks(cfg: Config, mixed_precision: bool = False):
@@ -179,314 +187,465 @@ def _mean_stats(stats: list[dict]) -> dict:
     return {k: float(np.mean([float(s[k]) for s in stats])) for k in stats[0]}
 
 
-def training_loop(
-    cfg: Config, run_dir: str, data, options: LoopOptions = LoopOptions(), strategy=None
-) -> LoopResult:
-    """Train ``cfg`` on ``data`` (a dataset path or an opened dataset) into ``run_dir``."""
-    say = options.print_fn
-    tcfg, scfg = cfg.training, cfg.schedule
-    resolution = cfg.G.img_resolution
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or "no details"
+    return f"{type(error).__name__}: {text[:300]}"
 
-    # 1. Strategy and data. MultiWorkerMirroredStrategy must exist before other TF work.
-    strategy = strategy or make_strategy(options.strategy)
-    if not hasattr(data, "make_dataset"):
-        import datasets
 
-        data = datasets.open_dataset(data)
-    ds = data
-    check_dataset(cfg, ds)
-    num_replicas = strategy.num_replicas_in_sync
-    chief = is_chief(strategy)
-    os.makedirs(run_dir, exist_ok=True)
-    log = outputs.RunLog(run_dir, enabled=chief, print_fn=say)
+@dataclass
+class _TickProgress:
+    """The part of the current tick that a mid-tick checkpoint must carry (as JSON).
 
-    # 2. Networks, optimizers and counters, created in the strategy's scope. The seed makes the
-    # initial weights reproducible (official rnd.np_random_seed), on any number of replicas.
-    keras.utils.set_random_seed(tcfg.seed)
-    with strategy.scope():
-        G, D, G_ema = build_networks(cfg, options.mixed_precision)
-        G_opt = _adam(tcfg, options.mixed_precision)
-        D_opt = _adam(tcfg, options.mixed_precision)
-        G_opt.build(G.trainable_variables)
-        D_opt.build(D.trainable_variables)
-        alpha = tf.Variable(1.0, trainable=False, name="alpha")
-        nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="nonfinite")
-        counters = {
-            name: tf.Variable(
-                0.0 if name in ("prev_lod", "train_time") else 0,
-                dtype=tf.float64 if name in ("prev_lod", "train_time") else tf.int64,
-                trainable=False,
-                name=name,
-            )
-            for name in _COUNTERS
-        }
-        seed_var = tf.Variable(tcfg.seed, dtype=tf.int64, trainable=False, name="seed")
-    checkpoint = tf.train.Checkpoint(
-        G=checkpointable(G),
-        D=checkpointable(D),
-        G_ema=checkpointable(G_ema),
-        G_opt=G_opt,
-        D_opt=D_opt,
-        nonfinite=nonfinite,
-        seed=seed_var,
-        **counters,
-    )
-    ckpt = outputs.CheckpointWriter(
-        checkpoint,
-        run_dir,
-        chief=chief,
-        worker=worker_id(strategy),
-        max_to_keep=options.checkpoints_to_keep,
-    )
+    ``stats``: per-minibatch statistics so far (dicts of tensors or floats); ``data``: where the
+    reals pipeline in use started, ``[tick, resolution, minibatch, nimg]``; ``seconds`` and
+    ``compile_seconds``: wall time of the tick before this process (for the timing fields).
+    """
 
-    # 3. Resume: every counter, the networks, G_ema, both Adam states and the RNG position.
-    progress = {
-        "cur_nimg": 0,
-        "step": 0,
-        "cur_tick": 0,
-        "tick_start_nimg": 0,
-        "prev_lod": -1.0,
-        "train_time": 0.0,
-    }
-    resume_path = resolve_resume(options.resume, ckpt.directory)
-    if resume_path:
-        checkpoint.restore(resume_path).assert_existing_objects_matched()
-        progress = {k: counters[k].numpy().item() for k in _COUNTERS}
-        if int(seed_var.numpy()) != tcfg.seed:
-            say(
-                f"note: checkpoint was trained with seed {int(seed_var.numpy())}, "
-                f"continuing with {tcfg.seed}"
-            )
-        say(
-            f"resumed from {resume_path} at kimg {progress['cur_nimg'] / 1000:.3f} "
-            f"(tick {progress['cur_tick']})"
-        )
-    resumed_nimg = int(progress["cur_nimg"])
-    cur_nimg, step, cur_tick = (int(progress[k]) for k in ("cur_nimg", "step", "cur_tick"))
-    tick_start_nimg, prev_lod = int(progress["tick_start_nimg"]), float(progress["prev_lod"])
-    base_train_time = float(progress["train_time"])
-    total_nimg = int(round(scfg.total_kimg * 1000))
-    session_start = time.time()
+    stats: list = field(default_factory=list)
+    data: list | None = None
+    seconds: float = 0.0
+    compile_seconds: float = 0.0
 
-    def train_time():
-        return base_train_time + (time.time() - session_start)
-
-    def save_checkpoint():
-        values = {
-            "cur_nimg": cur_nimg,
-            "step": step,
-            "cur_tick": cur_tick,
-            "tick_start_nimg": tick_start_nimg,
-            "prev_lod": prev_lod,
-            "train_time": train_time(),
-        }
-        for name, value in values.items():
-            counters[name].assign(value)
-        seed_var.assign(tcfg.seed)
-        return ckpt.save(cur_nimg)
-
-    # Snapshot grid: fixed reals and latents; fakes come from G_ema (stored noise) at the
-    # current stage, upscaled to full resolution like the official Gs output.
-    G_plain = Generator.from_gconfig(cfg.G, name="G_snapshot")  # outside the strategy
-    grid_size = outputs.grid_size_for(resolution, options.grid_max_images)
-    grid_n = grid_size[0] * grid_size[1]
-    grid_iter = iter(ds.make_dataset(resolution, grid_n, seed=tcfg.seed))
-    grid_reals, grid_labels = ds.next_batch(grid_iter, resolution)  # names a damaged shard
-    grid_labels = grid_labels.numpy() if cfg.G.c_dim else None
-    grid_z = np.random.RandomState(tcfg.seed).randn(grid_n, cfg.G.z_dim).astype(np.float32)
-
-    def render_grid(stage, fade):
-        G_plain.set_weights(G_ema.get_weights())
-        images = []
-        for i in range(0, grid_n, 64):
-            c = None if grid_labels is None else grid_labels[i : i + 64]
-            out = G_plain(grid_z[i : i + 64], c, stage=stage, alpha=float(fade), noise_mode="const")
-            images.append(np.asarray(out, np.float32))
-        return outputs.upscale_to(np.concatenate(images), resolution)
-
-    def network_snapshot():
-        G_plain.set_weights(G_ema.get_weights())
-        path = outputs.save_network_snapshot(
-            G_plain, os.path.join(run_dir, outputs.snapshot_name(cur_nimg))
-        )
-        if options.metrics:
-            _run_metrics(options.metrics, path, G_plain, ds, log, cur_nimg, say,
-                         mirror=tcfg.mirror_augment, num_gpus=num_replicas)  # fmt: skip
-        return path
-
-    if chief and not resume_path:
-        log.grid(
-            grid_reals.numpy(), os.path.join(run_dir, "reals.png"), grid_size, 0, "Images/reals"
-        )
-        sched0 = training_schedule(0, scfg, resolution, num_replicas)
-        log.grid(
-            render_grid(sched0.resolution, sched0.alpha),
-            os.path.join(run_dir, "fakes000000.png"),
-            grid_size,
-            0,
-        )
-
-    # 4. Main loop.
-    steps = {}  # (stage, minibatch) -> compiled step, traced once
-    data_key, data_iter = None, None
-    tick_stats = []
-    status = "done"
-    ticks_run = 0
-    tick_start_time = time.time()
-    maintenance_sec = 0.0
-    watch = PreemptionWatch(strategy, save_checkpoint)
-    say(f"training {scfg.total_kimg:g} kimg on {num_replicas} replica(s) into {run_dir}")
-    try:
-        while cur_nimg < total_nimg:
-            # Schedule for the next minibatch_repeats minibatches (official L219-226).
-            sched = training_schedule(cur_nimg, scfg, resolution, num_replicas)
-            if tcfg.reset_opt_for_new_lod and needs_optimizer_reset(prev_lod, sched.lod):
-                reset_optimizer(G_opt)
-                reset_optimizer(D_opt)
-            prev_lod = sched.lod
-            G_opt.learning_rate.assign(sched.lr)
-            D_opt.learning_rate.assign(sched.lr)
-            alpha.assign(sched.alpha)
-
-            key = (sched.resolution, sched.minibatch)
-            if key not in steps:
-                steps[key] = make_train_step(
-                    strategy,
-                    G,
-                    D,
-                    G_ema,
-                    G_opt,
-                    D_opt,
-                    alpha,
-                    nonfinite,
-                    stage=sched.resolution,
-                    batch=sched.minibatch,
-                    training_cfg=tcfg,
-                    seed=tcfg.seed,
-                    xla=options.xla,
-                    mixed_precision=options.mixed_precision,
-                    label_table=ds.labels if cfg.G.c_dim else None,
-                )
-            step_fn = steps[key]
-            if data_key != (key, cur_tick):
-                seed = _data_seed(tcfg.seed, cur_tick, sched.resolution, cur_nimg - tick_start_nimg)
-                pipeline = ds.make_dataset(sched.resolution, sched.minibatch, seed=seed)
-                data_key, data_iter = (key, cur_tick), iter(pipeline)
-
-            for _ in range(scfg.minibatch_repeats):
-                reals, labels = ds.next_batch(data_iter, sched.resolution)
-                tick_stats.append(
-                    step_fn(distribute_reals(strategy, reals), labels, tf.constant(step, tf.int64))
-                )
-                cur_nimg += sched.minibatch
-                step += 1
-                watch.check()
-
-            # Maintenance once per tick (official L235-270).
-            done = cur_nimg >= total_nimg
-            if not (cur_nimg >= tick_start_nimg + sched.tick_kimg * 1000 or done):
-                continue
-            cur_tick += 1
-            ticks_run += 1
-            now = time.time()
-            tick_kimg = (cur_nimg - tick_start_nimg) / 1000.0
-            tick_start_nimg = cur_nimg  # the next tick starts here (and so says the checkpoint)
-            tick_time = now - tick_start_time
-            maintenance_start = now
-            means = _mean_stats(tick_stats)
-            tick_stats = []
-            counts = nonfinite.numpy().tolist()
-            # The checkpoint first: a crash after it loses nothing of this tick.
-            save_checkpoint_path = save_checkpoint()
-            row = {
-                "tick": cur_tick,
-                "kimg": cur_nimg / 1000.0,
-                "Progress/kimg": cur_nimg / 1000.0,
-                "Progress/resolution": sched.resolution,
-                "Progress/alpha": sched.alpha,
-                "Progress/lod": sched.lod,
-                "Progress/minibatch": sched.minibatch,
-                "Progress/tick": cur_tick,
-                "LR/G": sched.lr,
-                "LR/D": sched.lr,
-                "Loss/G": means.get("Loss/G", math.nan),
-                "Loss/D": means.get("Loss/D", math.nan),
-                "Loss/R1" if tcfg.loss == "logistic_r1" else "Loss/GP": means.get(
-                    "Loss/penalty", math.nan
-                ),
-                "Loss/scores/real": means.get("Loss/scores/real", math.nan),
-                "Loss/scores/fake": means.get("Loss/scores/fake", math.nan),
-                "Loss/nonfinite_D_total": counts[0],
-                "Loss/nonfinite_G_total": counts[1],
-                "Timing/sec_per_tick": tick_time,
-                "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
-                "Timing/img_per_sec": tick_kimg * 1000.0 / max(tick_time, 1e-9),
-                "Timing/maintenance_sec": maintenance_sec,
-                "Timing/total_sec": train_time(),
-                "Resources/peak_memory_mb": outputs.peak_rss_mb(),
-                "checkpoint": os.path.basename(save_checkpoint_path or ""),
-                "timestamp": time.time(),
+    def to_json(self, seconds_now: float) -> str:
+        names = list(self.stats[0]) if self.stats else []
+        values = [[float(s[k]) for k in names] for s in self.stats]
+        return json.dumps(
+            {
+                "names": names,
+                "stats": values,
+                "data": self.data,
+                "seconds": seconds_now,
+                "compile_seconds": self.compile_seconds,
             }
-            log.tick(row, step=cur_nimg)
-            if chief:  # TensorBoard gets the grid every tick, the PNG every image_snapshot_ticks
-                png = cur_tick % tcfg.image_snapshot_ticks == 0 or done
-                path = os.path.join(run_dir, f"fakes{cur_nimg // 1000:06d}.png") if png else None
-                log.grid(render_grid(sched.resolution, sched.alpha), path, grid_size, cur_nimg)
-            if chief and (cur_tick % tcfg.network_snapshot_ticks == 0 or done or cur_tick == 1):
-                network_snapshot()
-            remaining = (total_nimg - cur_nimg) / 1000.0 * row["Timing/sec_per_kimg"]
-            penalty_name = "R1" if tcfg.loss == "logistic_r1" else "GP"
-            log.print(
-                f"tick {cur_tick:<4d} kimg {cur_nimg / 1000:<8.1f} res {sched.resolution:<4d} "
-                f"alpha {sched.alpha:<5.3f} minibatch {sched.minibatch:<4d} "
-                f"G {row['Loss/G']:<7.3f} D {row['Loss/D']:<7.3f} "
-                f"{penalty_name} {row[f'Loss/{penalty_name}']:<7.3f} "
-                f"sec/kimg {row['Timing/sec_per_kimg']:<7.2f} "
-                f"time {outputs.format_duration(train_time())} "
-                f"ETA {outputs.format_duration(remaining)}"
-            )
-            tick_start_time = time.time()
-            maintenance_sec = tick_start_time - maintenance_start
-            if options.stop_after_ticks is not None and ticks_run >= options.stop_after_ticks:
-                if not done:
-                    status = "stopped"
-                    break
-    except Preempted:
-        status = "preempted"
-        say(
-            f"SIGTERM: checkpoint written at kimg {cur_nimg / 1000:.3f}; "
-            "rerun with --resume auto to continue"
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> _TickProgress:
+        if not text:
+            return cls()
+        d = json.loads(text)
+        stats = [dict(zip(d["names"], row)) for row in d["stats"]]
+        return cls(stats, d["data"], float(d["seconds"]), float(d["compile_seconds"]))
+
+
+def training_loop(
+    cfg: Config, run_dir, data, options: LoopOptions = LoopOptions(), strategy=None
+) -> LoopResult:
+    """Train ``cfg`` on ``data`` (a dataset path or an opened dataset) into ``run_dir`` (a path,
+    or a :class:`training.outputs.RunDir` already opened by the caller).
+
+    Raises:
+        training.outputs.RunDirError: the run directory cannot be used (busy, unwritable, holds
+            another run) or none of its checkpoints is readable.
+    """
+    # MultiWorkerMirroredStrategy must exist before other TF work; SIGTERM is caught from here.
+    strategy = strategy or make_strategy(options.strategy)
+    watch = PreemptionWatch(strategy)
+    own_run_dir = not isinstance(run_dir, outputs.RunDir)
+    run = None
+    try:
+        ds = open_training_data(cfg, data)
+        if own_run_dir:
+            chief = is_chief(strategy)
+            run = outputs.open_run_dir(
+                run_dir, cfg, options.resume, chief=chief, log=options.print_fn
+            )
+        else:
+            run = run_dir
+        trainer = _Trainer(cfg, strategy, ds, run.path, options)
+        try:
+            trainer.restore(run.resume_from)
+            status = trainer.train(watch)
+            trainer.finish(status)
+        finally:
+            trainer.log.close()
+        return trainer.result(status)
     finally:
         watch.close()
+        if own_run_dir and run is not None:
+            run.close()
 
-    # 5. Final outputs.
-    if status == "done" and chief:
-        final = os.path.join(run_dir, outputs.snapshot_name(cur_nimg))
-        if not os.path.exists(final):
-            network_snapshot()
-        if options.export:
-            _export(G_plain, G_ema, os.path.join(run_dir, outputs.SAVED_MODEL_DIR), say)
-    log.close()
-    return LoopResult(
-        status=status,
-        cur_nimg=cur_nimg,
-        cur_tick=cur_tick,
-        run_dir=run_dir,
-        resumed_from=resume_path,
-        resumed_nimg=resumed_nimg,
-        nonfinite=tuple(int(v) for v in nonfinite.numpy()),
-        models={"G": G, "D": D, "G_ema": G_ema, "G_opt": G_opt, "D_opt": D_opt},
-    )
+
+class _Trainer:
+    """The state of one training process and the loop's steps."""
+
+    def __init__(self, cfg: Config, strategy, ds, run_dir: str, options: LoopOptions):
+        self.cfg, self.tcfg, self.scfg = cfg, cfg.training, cfg.schedule
+        self.strategy, self.ds, self.run_dir, self.options = strategy, ds, run_dir, options
+        self.say = options.print_fn
+        self.resolution = cfg.G.img_resolution
+        self.num_replicas = strategy.num_replicas_in_sync
+        self.chief = is_chief(strategy)
+        self.total_nimg = int(round(self.scfg.total_kimg * 1000))
+        self.log = outputs.RunLog(run_dir, enabled=self.chief, print_fn=self.say)
+        # Progress (restored by ``restore``).
+        self.cur_nimg, self.step, self.cur_tick, self.tick_start_nimg = 0, 0, 0, 0
+        self.prev_lod, self.base_train_time = -1.0, 0.0
+        self.tick = _TickProgress()
+        self.resumed_from, self.resumed_nimg = None, 0
+        self.saved = (None, None)  # (nimg, path) of the last checkpoint written or restored
+        self.steps = {}  # (stage, minibatch) -> compiled step, traced once
+        self.compiled = set()
+        self.data_iter, self.data_iter_origin = None, None
+        self.maintenance_sec = 0.0
+        self._build()
+
+    # -- 3. networks, optimizers, checkpoint ---------------------------------------------------
+
+    def _build(self):
+        tcfg, options = self.tcfg, self.options
+        # The seed makes the initial weights reproducible (official rnd.np_random_seed), on any
+        # number of replicas.
+        keras.utils.set_random_seed(tcfg.seed)
+        with self.strategy.scope():
+            self.G, self.D, self.G_ema = build_networks(self.cfg, options.mixed_precision)
+            self.G_opt = _adam(tcfg, options.mixed_precision)
+            self.D_opt = _adam(tcfg, options.mixed_precision)
+            self.G_opt.build(self.G.trainable_variables)
+            self.D_opt.build(self.D.trainable_variables)
+            self.alpha = tf.Variable(1.0, trainable=False, name="alpha")
+            self.nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="nonfinite")
+            self.counters = {
+                name: tf.Variable(
+                    0.0 if name in _FLOAT_COUNTERS else 0,
+                    dtype=tf.float64 if name in _FLOAT_COUNTERS else tf.int64,
+                    trainable=False,
+                    name=name,
+                )
+                for name in _COUNTERS
+            }
+            self.seed_var = tf.Variable(tcfg.seed, dtype=tf.int64, trainable=False, name="seed")
+        with tf.device("/cpu:0"):  # a string: host memory, not mirrored
+            self.tick_state = tf.Variable("", dtype=tf.string, trainable=False, name="tick_state")
+        core = dict(
+            G=checkpointable(self.G),
+            D=checkpointable(self.D),
+            G_ema=checkpointable(self.G_ema),
+            G_opt=self.G_opt,
+            D_opt=self.D_opt,
+            nonfinite=self.nonfinite,
+            seed=self.seed_var,
+            **self.counters,
+        )
+        self.checkpoint = tf.train.Checkpoint(**core, tick_state=self.tick_state)
+        self.legacy_checkpoint = tf.train.Checkpoint(**core)  # written before tick_state
+        self.ckpt = outputs.CheckpointWriter(
+            self.checkpoint,
+            self.run_dir,
+            chief=self.chief,
+            worker=worker_id(self.strategy),
+            max_to_keep=options.checkpoints_to_keep,
+        )
+
+    def restore(self, candidates):
+        """Restore the first readable checkpoint of ``candidates`` (newest first): the
+        networks, G_ema, both Adam states, every counter and the position inside the tick."""
+        first_error = None
+        for i, prefix in enumerate(candidates):
+            try:
+                self._restore_from(prefix)
+            except Exception as e:  # a corrupt or truncated file raises many kinds of errors
+                first_error = first_error or e
+                older = candidates[i + 1] if i + 1 < len(candidates) else None
+                self.say(
+                    f"warning: checkpoint {prefix} is unreadable ({_one_line(e)})"
+                    + (f"; trying the older {older}" if older else "")
+                )
+                continue
+            break
+        else:
+            if candidates:
+                raise outputs.RunDirError(
+                    f"cannot resume: none of the {len(candidates)} checkpoint(s) is readable, "
+                    f"newest {candidates[0]} ({_one_line(first_error)})"
+                )
+            self._first_grids()
+            return
+        if self.chief:
+            dropped = outputs.truncate_stats(self.run_dir, self.cur_tick)
+            if dropped:
+                self.say(f"note: dropped {dropped} {outputs.STATS_FILE} row(s) after tick "
+                         f"{self.cur_tick}, the resumed checkpoint's")  # fmt: skip
+
+    def _restore_from(self, prefix):
+        has_tick_state = tf.train.load_checkpoint(prefix).has_tensor(_TICK_STATE_KEY)
+        if not has_tick_state:
+            self.tick_state.assign("")
+        ckpt = self.checkpoint if has_tick_state else self.legacy_checkpoint
+        ckpt.restore(prefix).assert_existing_objects_matched()
+        tick = _TickProgress.from_json(self.tick_state.numpy().decode())
+        progress = {k: self.counters[k].numpy().item() for k in _COUNTERS}
+        self.cur_nimg, self.step = int(progress["cur_nimg"]), int(progress["step"])
+        self.cur_tick, self.tick_start_nimg = (
+            int(progress["cur_tick"]),
+            int(progress["tick_start_nimg"]),
+        )
+        self.prev_lod, self.base_train_time = progress["prev_lod"], progress["train_time"]
+        self.tick = tick
+        self.resumed_from, self.resumed_nimg = prefix, self.cur_nimg
+        self.saved = (self.cur_nimg, prefix)
+        seed = int(self.seed_var.numpy())
+        if seed != self.tcfg.seed:
+            self.say(
+                f"note: checkpoint was trained with seed {seed}, continuing with {self.tcfg.seed}"
+            )
+        self.say(f"resumed from {prefix} at kimg {self.cur_nimg / 1000:.3f} (tick {self.cur_tick})")
+
+    def save_checkpoint(self) -> str:
+        """Write every counter, the tick position and the networks (once per images seen)."""
+        if self.saved[0] == self.cur_nimg:
+            return self.saved[1]
+        values = {
+            "cur_nimg": self.cur_nimg,
+            "step": self.step,
+            "cur_tick": self.cur_tick,
+            "tick_start_nimg": self.tick_start_nimg,
+            "prev_lod": self.prev_lod,
+            "train_time": self.train_time(),
+        }
+        for name, value in values.items():
+            self.counters[name].assign(value)
+        self.seed_var.assign(self.tcfg.seed)
+        self.tick_state.assign(self.tick.to_json(self._tick_seconds()))
+        path = self.ckpt.save(self.cur_nimg)
+        self.saved = (self.cur_nimg, path)
+        return path
+
+    def train_time(self) -> float:
+        return self.base_train_time + (time.time() - self.session_start)
+
+    def _tick_seconds(self) -> float:
+        return self.tick.seconds + (time.time() - self.tick_clock)
+
+    # -- grids and snapshots ---------------------------------------------------------------------
+
+    def _grid_setup(self):
+        # Fixed reals and latents; fakes come from G_ema (stored noise) at the current stage,
+        # upscaled to full resolution like the official Gs output.
+        self.G_plain = Generator.from_gconfig(self.cfg.G, name="G_snapshot")  # outside the strategy
+        self.grid_size = outputs.grid_size_for(self.resolution, self.options.grid_max_images)
+        n = self.grid_size[0] * self.grid_size[1]
+        grid_iter = iter(self.ds.make_dataset(self.resolution, n, seed=self.tcfg.seed))
+        reals, labels = self.ds.next_batch(grid_iter, self.resolution)  # names a damaged shard
+        self.grid_reals = reals
+        self.grid_labels = labels.numpy() if self.cfg.G.c_dim else None
+        self.grid_z = np.random.RandomState(self.tcfg.seed).randn(n, self.cfg.G.z_dim)
+        self.grid_z = self.grid_z.astype(np.float32)
+
+    def render_grid(self, stage, fade):
+        self.G_plain.set_weights(self.G_ema.get_weights())
+        images = []
+        for i in range(0, len(self.grid_z), 64):
+            c = None if self.grid_labels is None else self.grid_labels[i : i + 64]
+            out = self.G_plain(
+                self.grid_z[i : i + 64], c, stage=stage, alpha=float(fade), noise_mode="const"
+            )
+            images.append(np.asarray(out, np.float32))
+        return outputs.upscale_to(np.concatenate(images), self.resolution)
+
+    def _first_grids(self):
+        """``reals.png`` and the grid at 0 images (a fresh run only)."""
+        if not self.chief:
+            return
+        self._ensure_grid()
+        path = os.path.join(self.run_dir, outputs.REALS_GRID)
+        self.log.grid(self.grid_reals.numpy(), path, self.grid_size, 0, "Images/reals")
+        sched0 = training_schedule(0, self.scfg, self.resolution, self.num_replicas)
+        path = os.path.join(self.run_dir, outputs.grid_name(0))
+        self.log.grid(self.render_grid(sched0.resolution, sched0.alpha), path, self.grid_size, 0)
+
+    def _ensure_grid(self):
+        if not hasattr(self, "G_plain"):
+            self._grid_setup()
+
+    def network_snapshot(self):
+        self._ensure_grid()
+        self.G_plain.set_weights(self.G_ema.get_weights())
+        path = os.path.join(self.run_dir, outputs.snapshot_name(self.cur_nimg))
+        outputs.save_network_snapshot(self.G_plain, path)
+        if self.options.metrics:
+            _run_metrics(self.options.metrics, path, self.G_plain, self.ds, self.log,
+                         self.cur_nimg, self.say, mirror=self.tcfg.mirror_augment,
+                         num_gpus=self.num_replicas)  # fmt: skip
+        return path
+
+    # -- 4. the loop -------------------------------------------------------------------------------
+
+    def train(self, watch) -> str:
+        """Run groups (and tick maintenance) to ``total_kimg``; ``done``, ``stopped`` or
+        ``preempted``."""
+        self._ensure_grid()
+        self.session_start = self.tick_clock = time.time()
+        start_nimg, ticks_run = self.cur_nimg, 0
+        scfg = self.scfg
+        self.say(f"training {scfg.total_kimg:g} kimg on {self.num_replicas} replica(s) "
+                 f"into {self.run_dir}")  # fmt: skip
+        try:
+            while self.cur_nimg < self.total_nimg:
+                if watch.requested and self.cur_nimg == start_nimg:
+                    self.say("SIGTERM before the first minibatch: nothing new to save")
+                    return "preempted"
+                sched = self.run_group()
+                done = self.cur_nimg >= self.total_nimg
+                if done or self.cur_nimg >= self.tick_start_nimg + sched.tick_kimg * 1000:
+                    self.end_tick(sched, done)
+                    ticks_run += 1
+                    if not done and ticks_run == self.options.stop_after_ticks:
+                        return "stopped"
+                if not done:
+                    watch.check(self.save_checkpoint)
+        except Preempted:
+            self.say(
+                f"SIGTERM: checkpoint written at kimg {self.cur_nimg / 1000:.3f}; "
+                "rerun with --resume auto to continue"
+            )
+            return "preempted"
+        return "done"
+
+    def run_group(self):
+        """One schedule evaluation and ``minibatch_repeats`` minibatches (official L219-233)."""
+        sched = training_schedule(self.cur_nimg, self.scfg, self.resolution, self.num_replicas)
+        if self.tcfg.reset_opt_for_new_lod and needs_optimizer_reset(self.prev_lod, sched.lod):
+            reset_optimizer(self.G_opt)
+            reset_optimizer(self.D_opt)
+        self.prev_lod = sched.lod
+        self.G_opt.learning_rate.assign(sched.lr)
+        self.D_opt.learning_rate.assign(sched.lr)
+        self.alpha.assign(sched.alpha)
+        step_fn = self._step_fn(sched)
+        batches = self._batches(sched)
+        for _ in range(self.scfg.minibatch_repeats):
+            reals, labels = self.ds.next_batch(batches, sched.resolution)
+            self._run_step(step_fn, sched, reals, labels)
+        return sched
+
+    def _run_step(self, step_fn, sched, reals, labels):
+        key = (sched.resolution, sched.minibatch)
+        first = key not in self.compiled
+        start = time.time()
+        reals = distribute_reals(self.strategy, reals)
+        stats = step_fn(reals, labels, tf.constant(self.step, tf.int64))
+        if first:  # tracing and compiling: not training speed
+            next(iter(stats.values())).numpy()
+            self.tick.compile_seconds += time.time() - start
+            self.compiled.add(key)
+        self.tick.stats.append(stats)
+        self.cur_nimg += sched.minibatch
+        self.step += 1
+
+    def _step_fn(self, sched):
+        key = (sched.resolution, sched.minibatch)
+        if key not in self.steps:
+            start = time.time()
+            self.steps[key] = make_train_step(
+                self.strategy,
+                self.G,
+                self.D,
+                self.G_ema,
+                self.G_opt,
+                self.D_opt,
+                self.alpha,
+                self.nonfinite,
+                stage=sched.resolution,
+                batch=sched.minibatch,
+                training_cfg=self.tcfg,
+                seed=self.tcfg.seed,
+                xla=self.options.xla,
+                mixed_precision=self.options.mixed_precision,
+                label_table=self.ds.labels if self.cfg.G.c_dim else None,
+            )
+            self.tick.compile_seconds += time.time() - start
+        return self.steps[key]
+
+    def _batches(self, sched):
+        """The reals iterator for this group. A pipeline is created at every tick start and
+        stage change, seeded from the tick and its start; after a resume it is re-created from
+        the recorded start and the batches already used are skipped."""
+        key = [self.cur_tick, sched.resolution, sched.minibatch]
+        if self.tick.data is None or self.tick.data[:3] != key:
+            self.tick.data = [*key, self.cur_nimg]
+        if self.data_iter is None or self.data_iter_origin != self.tick.data:
+            start = self.tick.data[3]
+            seed = _data_seed(self.tcfg.seed, self.cur_tick, sched.resolution,
+                              start - self.tick_start_nimg)  # fmt: skip
+            pipeline = self.ds.make_dataset(sched.resolution, sched.minibatch, seed=seed)
+            used = (self.cur_nimg - start) // sched.minibatch
+            if used:
+                pipeline = pipeline.skip(used)
+            self.data_iter, self.data_iter_origin = iter(pipeline), list(self.tick.data)
+        return self.data_iter
+
+    def end_tick(self, sched, done):
+        """Tick maintenance (official L235-270): checkpoint first (a crash after it loses
+        nothing of this tick), then stats, console line, grid, snapshot and metrics."""
+        now = time.time()
+        tick_sec, compile_sec = self._tick_seconds(), self.tick.compile_seconds
+        tick_nimg = self.cur_nimg - self.tick_start_nimg
+        means = _mean_stats(self.tick.stats)
+        self.cur_tick += 1
+        self.tick_start_nimg = self.cur_nimg  # the next tick starts here (and so says the ckpt)
+        self.tick, self.tick_clock = _TickProgress(), now
+        checkpoint = self.save_checkpoint()
+        row = outputs.tick_row(
+            tick=self.cur_tick,
+            cur_nimg=self.cur_nimg,
+            sched=sched,
+            loss=self.tcfg.loss,
+            means=means,
+            nonfinite=self.nonfinite.numpy().tolist(),
+            tick_nimg=tick_nimg,
+            tick_sec=tick_sec,
+            compile_sec=compile_sec,
+            maintenance_sec=self.maintenance_sec,
+            total_sec=self.train_time(),
+            checkpoint=checkpoint,
+        )
+        self.log.tick(row, step=self.cur_nimg)
+        if self.chief:  # TensorBoard gets the grid every tick, the PNG every image_snapshot_ticks
+            png = self.cur_tick % self.tcfg.image_snapshot_ticks == 0 or done
+            path = os.path.join(self.run_dir, outputs.grid_name(self.cur_nimg)) if png else None
+            grid = self.render_grid(sched.resolution, sched.alpha)
+            self.log.grid(grid, path, self.grid_size, self.cur_nimg)
+            if self.cur_tick % self.tcfg.network_snapshot_ticks == 0 or done or self.cur_tick == 1:
+                self.network_snapshot()
+        self.log.print(outputs.tick_line(row, self.scfg.total_kimg))
+        self.tick_clock = time.time()
+        self.maintenance_sec = self.tick_clock - now
+
+    # -- 5. final outputs ------------------------------------------------------------------------
+
+    def finish(self, status):
+        if status != "done" or not self.chief:
+            return
+        if not os.path.exists(os.path.join(self.run_dir, outputs.snapshot_name(self.cur_nimg))):
+            self.network_snapshot()
+        if self.options.export:
+            _export(self.G_plain, self.G_ema, os.path.join(self.run_dir, outputs.SAVED_MODEL_DIR),
+                    self.say)  # fmt: skip
+
+    def result(self, status) -> LoopResult:
+        return LoopResult(
+            status=status,
+            cur_nimg=self.cur_nimg,
+            cur_tick=self.cur_tick,
+            run_dir=self.run_dir,
+            resumed_from=self.resumed_from,
+            resumed_nimg=self.resumed_nimg,
+            nonfinite=tuple(int(v) for v in self.nonfinite.numpy()),
+            models={
+                "G": self.G,
+                "D": self.D,
+                "G_ema": self.G_ema,
+                "G_opt": self.G_opt,
+                "D_opt": self.D_opt,
+            },
+        )
 
 
 def _export(G_plain, G_ema, out_dir, say):
     """SavedModel of G_ema for serving (``stylegan_tf.export``)."""
-    try:
-        from stylegan_tf.export import export_saved_model
-    except ImportError as e:
-        say(f"warning: SavedModel export skipped: stylegan_tf.export is unavailable ({e})")
-        return None
+    from stylegan_tf.export import export_saved_model
+
     G_plain.set_weights(G_ema.get_weights())
     path = export_saved_model(G_plain, out_dir, overwrite=True)
     say(f"SavedModel of G_ema: {path}")
@@ -494,13 +653,10 @@ def _export(G_plain, G_ema, out_dir, say):
 
 
 def _run_metrics(names, snapshot_path, G, ds, log, cur_nimg, say, *, mirror, num_gpus):
-    """Compute each named metric of ``G`` with ``metrics.compute_metrics`` (if installed) and
-    log it to ``metric-<name>.jsonl`` and TensorBoard ``Metrics/*``."""
-    try:
-        from metrics import compute_metrics
-    except ImportError as e:
-        say(f"warning: metrics {','.join(names)} skipped: {e}")
-        return
+    """Compute each named metric of ``G`` with ``metrics.compute_metrics`` and log it to
+    ``metric-<name>.jsonl`` and TensorBoard ``Metrics/*``."""
+    from metrics import compute_metrics
+
     for name in names:
         result = compute_metrics(
             G, ds, [name], mirror=mirror, num_gpus=num_gpus, snapshot=snapshot_path, verbose=False

@@ -1,16 +1,7 @@
-"""What a run writes: checkpoints, stats, TensorBoard events, image grids, network snapshots.
+"""What a run writes: checkpoints, stats, TensorBoard events, image grids, network snapshots,
+and the per-tick report (the ``stats.jsonl`` row and the console line).
 
-Layout of a run directory (exactly the ``--outdir`` given)::
-
-    training_options.json          resolved Config + command-line options
-    stats.jsonl                    one JSON object per tick
-    events.out.tfevents.*          TensorBoard (Loss/*, Progress/*, Timing/*, LR/*, Resources/*,
-                                   Images/fakes)
-    reals.png, fakes000000.png ... image grids (fakes from G_ema on fixed latents)
-    network-snapshot-000012.keras  G_ema snapshots (written to a temporary file, then renamed)
-    checkpoints/                   tf.train.CheckpointManager: G, D, G_ema, optimizers, counters
-    saved_model/                   inference SavedModel of the final G_ema
-    metric-<name>.jsonl            metric results per snapshot (with --metrics)
+The names inside a run directory live in :mod:`stylegan_tf.rundir` (re-exported here).
 """
 
 from __future__ import annotations
@@ -20,50 +11,54 @@ import math
 import os
 import resource
 import shutil
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
-from stylegan_tf.files import atomic_write
+from stylegan_tf.files import DirLock, LockedError, atomic_write, remove_stale_temps
 from stylegan_tf.images import make_grid, save_image_grid
+from stylegan_tf.rundir import (
+    CHECKPOINT_DIR,
+    OPTIONS_FILE,
+    REALS_GRID,
+    SAVED_MODEL_DIR,
+    STATS_FILE,
+    find_checkpoints,
+    grid_name,
+    list_checkpoints,
+    snapshot_name,
+)
 
 __all__ = [
     "OPTIONS_FILE",
     "STATS_FILE",
     "CHECKPOINT_DIR",
     "SAVED_MODEL_DIR",
+    "REALS_GRID",
     "snapshot_name",
+    "grid_name",
     "grid_size_for",
     "upscale_to",
     "peak_rss_mb",
     "CheckpointWriter",
     "RunLog",
     "save_network_snapshot",
-    "latest_snapshot",
     "write_json_atomic",
     "format_duration",
+    "tick_row",
+    "tick_line",
+    "WALL_TIME_FIELDS",
+    "truncate_stats",
+    "remove_stale_checkpoint_temps",
+    "RunDir",
+    "RunDirError",
+    "open_run_dir",
 ]
 
-OPTIONS_FILE = "training_options.json"
-STATS_FILE = "stats.jsonl"
-CHECKPOINT_DIR = "checkpoints"
-SAVED_MODEL_DIR = "saved_model"
-SNAPSHOT_PREFIX = "network-snapshot-"
-
-
-def snapshot_name(cur_nimg: int) -> str:
-    """``network-snapshot-{kimg:06d}.keras`` (official naming, integer kimg)."""
-    return f"{SNAPSHOT_PREFIX}{cur_nimg // 1000:06d}.keras"
-
-
-def latest_snapshot(run_dir: str) -> str | None:
-    """Path of the snapshot with the highest kimg in ``run_dir`` (None if there is none)."""
-    if not os.path.isdir(run_dir):
-        return None
-    names = sorted(
-        f for f in os.listdir(run_dir) if f.startswith(SNAPSHOT_PREFIX) and f.endswith(".keras")
-    )
-    return os.path.join(run_dir, names[-1]) if names else None
+# stats.jsonl fields that measure wall time or memory (they differ between two identical runs).
+WALL_TIME_FIELDS = ("Timing/", "Resources/", "timestamp")
 
 
 def grid_size_for(resolution: int, max_images: int = 256) -> tuple:
@@ -146,9 +141,116 @@ class CheckpointWriter:
             shutil.rmtree(self.manager.directory, ignore_errors=True)
         return path
 
-    @property
-    def latest(self) -> str | None:
-        return tf.train.latest_checkpoint(self.directory)
+
+def remove_stale_checkpoint_temps(checkpoint_dir: str, log=print) -> list[str]:
+    """Remove the ``ckpt-N_temp/`` folders that a checkpoint write killed midway leaves in
+    ``checkpoint_dir`` (TensorFlow writes the shards there, then renames them); call it only
+    while holding the run directory's lock. Returns the removed paths."""
+    removed = []
+    try:
+        names = sorted(os.listdir(checkpoint_dir))
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(checkpoint_dir, name)
+        if name.endswith("_temp") and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log(f"removed {path}, an unfinished checkpoint write of an earlier run")
+    return removed
+
+
+def truncate_stats(run_dir: str, cur_tick: int) -> int:
+    """Drop the ``stats.jsonl`` rows after tick ``cur_tick`` (written after the checkpoint a run
+    resumes from, so the resumed run writes them again). Returns the number of rows dropped."""
+    path = os.path.join(run_dir, STATS_FILE)
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    keep = []
+    for line in lines:
+        try:
+            tick = json.loads(line).get("tick", 0)
+        except ValueError:
+            continue  # a line cut by a kill
+        if tick <= cur_tick:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if len(keep) != len(lines):
+
+        def write(tmp):
+            with open(tmp, "w") as f:
+                f.writelines(keep)
+
+        atomic_write(path, write)
+    return len(lines) - len(keep)
+
+
+def tick_row(
+    *,
+    tick: int,
+    cur_nimg: int,
+    sched,
+    loss: str,
+    means: dict,
+    nonfinite,
+    tick_nimg: int,
+    tick_sec: float,
+    compile_sec: float,
+    maintenance_sec: float,
+    total_sec: float,
+    checkpoint: str,
+) -> dict:
+    """The ``stats.jsonl`` row (and TensorBoard scalars) of a finished tick.
+
+    ``tick_sec`` is the tick's wall time and ``compile_sec`` the part of it spent building and
+    compiling steps for new stages; ``Timing/sec_per_kimg`` and ``Timing/img_per_sec`` measure
+    training alone (tick time minus compile time).
+    """
+    tick_kimg = tick_nimg / 1000.0
+    train_sec = max(tick_sec - compile_sec, 1e-9)
+    return {
+        "tick": tick,
+        "kimg": cur_nimg / 1000.0,
+        "Progress/kimg": cur_nimg / 1000.0,
+        "Progress/resolution": sched.resolution,
+        "Progress/alpha": sched.alpha,
+        "Progress/lod": sched.lod,
+        "Progress/minibatch": sched.minibatch,
+        "Progress/tick": tick,
+        "LR/G": sched.lr,
+        "LR/D": sched.lr,
+        "Loss/G": means.get("Loss/G", math.nan),
+        "Loss/D": means.get("Loss/D", math.nan),
+        "Loss/R1" if loss == "logistic_r1" else "Loss/GP": means.get("Loss/penalty", math.nan),
+        "Loss/scores/real": means.get("Loss/scores/real", math.nan),
+        "Loss/scores/fake": means.get("Loss/scores/fake", math.nan),
+        "Loss/nonfinite_D_total": int(nonfinite[0]),
+        "Loss/nonfinite_G_total": int(nonfinite[1]),
+        "Timing/sec_per_tick": tick_sec,
+        "Timing/compile_sec": compile_sec,
+        "Timing/sec_per_kimg": train_sec / max(tick_kimg, 1e-9),
+        "Timing/img_per_sec": tick_nimg / train_sec,
+        "Timing/maintenance_sec": maintenance_sec,
+        "Timing/total_sec": total_sec,
+        "Resources/peak_memory_mb": peak_rss_mb(),
+        "checkpoint": os.path.basename(checkpoint or ""),
+        "timestamp": time.time(),
+    }
+
+
+def tick_line(row: dict, total_kimg: float) -> str:
+    """The console line of a tick; the ETA is the remaining kimg at this tick's training speed
+    (compile time excluded)."""
+    penalty = "R1" if "Loss/R1" in row else "GP"
+    eta = (total_kimg - row["kimg"]) * row["Timing/sec_per_kimg"]
+    return (
+        f"tick {row['tick']:<4d} kimg {row['kimg']:<8.3f} res {row['Progress/resolution']:<4d} "
+        f"alpha {row['Progress/alpha']:<5.3f} minibatch {row['Progress/minibatch']:<4d} "
+        f"G {row['Loss/G']:<7.3f} D {row['Loss/D']:<7.3f} {penalty} {row[f'Loss/{penalty}']:<7.3f} "
+        f"img/s {row['Timing/img_per_sec']:<7.1f} sec/kimg {row['Timing/sec_per_kimg']:<7.2f} "
+        f"time {format_duration(row['Timing/total_sec'])} ETA {format_duration(eta)}"
+    )
 
 
 def save_network_snapshot(G, path: str) -> str:
@@ -161,20 +263,6 @@ class RunLog:
 
     Only the chief writes files; other workers get a log that does nothing.
     """
-
-    SCALAR_TAGS = (
-        "Loss/G",
-        "Loss/D",
-        "Loss/R1",
-        "Progress/resolution",
-        "Progress/alpha",
-        "Progress/kimg",
-        "Timing/sec_per_kimg",
-        "Timing/img_per_sec",
-        "LR/G",
-        "LR/D",
-        "Resources/peak_memory_mb",
-    )
 
     def __init__(self, run_dir: str, enabled: bool = True, print_fn=print):
         self.run_dir = run_dir
@@ -226,3 +314,102 @@ class RunLog:
     def close(self):
         if self.writer is not None:
             self.writer.close()
+
+
+class RunDirError(Exception):
+    """A problem with the run directory or its checkpoints that the user must fix (one line)."""
+
+
+@dataclass
+class RunDir:
+    """An opened run directory: its path, the checkpoints to resume from (newest first; empty
+    for a fresh start) and, on the chief, the folder's lock (held until :meth:`close`)."""
+
+    path: str
+    resume_from: list = field(default_factory=list)
+    lock: DirLock | None = None
+
+    def close(self):
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def open_run_dir(path, cfg, resume="auto", *, chief=True, record=None, log=print) -> RunDir:
+    """Prepare ``path`` for training; raise :class:`RunDirError` (one line) if it cannot be.
+
+    In order: an explicit ``resume`` path must name a checkpoint (checked before anything is
+    written); ``resume`` None/``"none"``, or a checkpoint of another folder, refuses a folder
+    that already holds checkpoints (they would mix with the new run's). The
+    chief then creates the folder, takes its lock (a second run on the same folder is refused,
+    naming the holder's PID and host; the lock of a dead process is taken over with a message),
+    removes what killed runs left behind (``ckpt-N_temp/`` folders, temporary files), lists the
+    checkpoints to resume from (``"auto"``: the run's own, newest first), checks that they were
+    trained with the same G and D configuration, and writes ``record`` (if given) as
+    ``training_options.json``. Other workers only list the checkpoints.
+    """
+    path = os.fspath(path)
+    ckpt_dir = os.path.join(path, CHECKPOINT_DIR)
+    explicit = resume not in (None, "none", "auto")
+    if explicit:
+        resume_from = find_checkpoints(resume)
+        if not resume_from:
+            raise RunDirError(f"--resume {resume!r}: no checkpoint there")
+    own = list_checkpoints(ckpt_dir)
+    mine = explicit and os.path.abspath(resume_from[0]) in {os.path.abspath(c) for c in own}
+    if resume != "auto" and own and not mine:
+        # Checkpoints are named by images seen: two runs' checkpoints must not mix.
+        raise RunDirError(
+            f"{path} already holds a run; use --resume auto to continue it or another --outdir"
+        )
+    run = RunDir(path)
+    if chief:
+        try:
+            os.makedirs(path, exist_ok=True)
+            run.lock = DirLock(path, "training", log=log).acquire()
+        except LockedError as e:
+            raise RunDirError(str(e)) from None
+        except OSError as e:
+            raise RunDirError(f"cannot write to --outdir {path}: {e.strerror or e}") from None
+        try:
+            remove_stale_checkpoint_temps(ckpt_dir, log=log)
+            remove_stale_temps(path, log=log)
+            remove_stale_temps(ckpt_dir, log=log)
+        except BaseException:
+            run.close()
+            raise
+    run.resume_from = resume_from if explicit else []
+    if resume == "auto":
+        run.resume_from = list_checkpoints(ckpt_dir)
+        try:
+            _check_same_networks(path, cfg)
+        except BaseException:
+            run.close()
+            raise
+    if chief and record is not None:
+        try:
+            write_json_atomic(os.path.join(path, OPTIONS_FILE), record)
+        except OSError as e:
+            run.close()
+            raise RunDirError(f"cannot write to --outdir {path}: {e.strerror or e}") from None
+    return run
+
+
+def _check_same_networks(path, cfg) -> None:
+    """Refuse to resume a run whose ``training_options.json`` has other G or D settings."""
+    from stylegan_tf.config import Config
+
+    options = os.path.join(path, OPTIONS_FILE)
+    if not list_checkpoints(os.path.join(path, CHECKPOINT_DIR)) or not os.path.isfile(options):
+        return
+    try:
+        with open(options) as f:
+            old = Config.from_dict(json.load(f)["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # unreadable options: the checkpoint restore checks every variable anyway
+    for section in ("G", "D"):
+        if getattr(old, section) != getattr(cfg, section):
+            raise RunDirError(
+                f"{path} was trained with a different {section} configuration; "
+                "use another --outdir (or the same options)"
+            )

@@ -139,7 +139,9 @@ def synthesis(s, dlatents, lod=None, trace=None):
         else:
             x = conv2d(upscale2d(x), w)
         x = epilogue(blur2d(x), 2 * res - 4, f"{R}x{R}/Conv0_up")
-        return epilogue(conv2d(x, _scaled(s[f"{R}x{R}/Conv1/weight"])), 2 * res - 3, f"{R}x{R}/Conv1")
+        return epilogue(
+            conv2d(x, _scaled(s[f"{R}x{R}/Conv1/weight"])), 2 * res - 3, f"{R}x{R}/Conv1"
+        )
 
     def torgb(res, x):
         name = f"ToRGB_lod{res_log2 - res}"

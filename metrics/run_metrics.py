@@ -121,7 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classifiers", default="", help="comma-separated .keras files (ls)")
     parser.add_argument("--fid-method", default="sqrtm", choices=("sqrtm", "eigh"))
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--stage",
+        type=int,
+        default=None,
+        help="progressive-growing stage to evaluate, upsampled to full resolution as the "
+        "official code does (default: an imported snapshot's stage, else full)",
+    )
     return parser
+
+
+def _stage_of(args, G):
+    """(stage, alpha): --stage, else the imported snapshot's (import_info.json), else full."""
+    try:
+        from stylegan_tf.loading import resolve_stage
+    except ImportError:
+        return G.img_resolution, 1.0
+    try:
+        return resolve_stage(args.network, G, args.stage)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main(argv=None) -> int:
@@ -138,6 +158,11 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     G, snapshot, run_dir = load_network(args.network)
+    stage, alpha = _stage_of(args, G)
+    if (stage, alpha) != (G.img_resolution, 1.0):
+        from stylegan_tf.loading import StagedGenerator
+
+        G = StagedGenerator(G, stage, alpha)
     run = _run_options(run_dir)
     mirror = args.mirror if args.mirror is not None else bool(run.get("mirror") or False)
     data = args.data or run.get("data")
@@ -161,6 +186,8 @@ def main(argv=None) -> int:
             data=None if data is None else os.path.abspath(os.fspath(data)),
             mirror=mirror,
             num_gpus=args.gpus,
+            stage=stage,
+            alpha=alpha,
             timestamp=time.time(),
         )
         results = " ".join(f"{k} {v:.4f}" for k, v in record["results"].items())

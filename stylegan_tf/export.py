@@ -184,17 +184,25 @@ class GeneratorExport(tf.Module):
     Args:
         G: the (averaged) Keras generator; it is called, never modified.
         truncation_cutoff: layers truncated by ``truncation_psi`` (default: ``G``'s, 8).
+        stage, alpha: progressive-growing stage (resolution) and fade-in to serve (default: the
+            full network); images are then ``stage`` x ``stage``.
 
     The functions are built eagerly so that only the variables they read are tracked.
     """
 
-    def __init__(self, G, truncation_cutoff=None, name="stylegan_generator"):
+    def __init__(self, G, truncation_cutoff=None, name="stylegan_generator", stage=None, alpha=1.0):
         super().__init__(name=name)
+        self.stage = G.synthesis._check_stage(stage)
+        self.alpha = float(alpha)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        n_layers = G.synthesis.num_layers_at(self.stage)
+        grow = {"stage": self.stage, "alpha": self.alpha}
         self.z_dim = int(G.z_dim)
         self.w_dim = int(G.w_dim)
         self.c_dim = int(G.c_dim)
         self.num_ws = int(G.num_ws)
-        self.img_resolution = int(G.img_resolution)
+        self.img_resolution = int(self.stage)
         self.img_channels = int(G.img_channels)
         cutoff = G.truncation_cutoff if truncation_cutoff is None else truncation_cutoff
         self.truncation_cutoff = int(cutoff)
@@ -204,7 +212,7 @@ class GeneratorExport(tf.Module):
         mask_c = tf.constant(
             (np.arange(self.num_ws) < self.truncation_cutoff).astype(np.float32).reshape(1, -1, 1)
         )
-        layers = G.synthesis.layers_
+        layers = G.synthesis.layers_[:n_layers]
         noise_res = [layer.resolution for layer in layers]
         mapping_net, synthesis_net = G.mapping, G.synthesis
         z_dim, c_dim = self.z_dim, self.c_dim
@@ -231,11 +239,11 @@ class GeneratorExport(tf.Module):
             return truncate(tf.cast(ws, tf.float32), psi)
 
         def synth_const(ws):
-            return to_uint8_tf(synthesis_net(ws, noise_mode="const"))
+            return to_uint8_tf(synthesis_net(ws, noise_mode="const", **grow))
 
         def synth_seeded(ws, noise_seed):
             if not G.use_noise:
-                return to_uint8_tf(synthesis_net(ws, noise_mode="none"))
+                return to_uint8_tf(synthesis_net(ws, noise_mode="none", **grow))
             n = tf.shape(ws)[0]
 
             def stored():
@@ -254,7 +262,7 @@ class GeneratorExport(tf.Module):
                 ]
 
             noise = tf.cond(noise_seed < 0, stored, drawn)
-            return to_uint8_tf(synthesis_net(ws, noise=list(noise)))
+            return to_uint8_tf(synthesis_net(ws, noise=list(noise), **grow))
 
         z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
         c_spec = tf.TensorSpec([None, c_dim], tf.float32, name="labels")
@@ -331,6 +339,8 @@ class GeneratorExport(tf.Module):
             "c_dim": self.c_dim,
             "num_ws": self.num_ws,
             "img_resolution": self.img_resolution,
+            "stage": self.stage,
+            "alpha": self.alpha,
             "img_channels": self.img_channels,
             "truncation_cutoff": self.truncation_cutoff,
             "signatures": list(SIGNATURES),
@@ -341,13 +351,22 @@ class GeneratorExport(tf.Module):
         }
 
 
-def export_saved_model(G, out_dir, *, tflite_path=None, overwrite=False, truncation_cutoff=None):
+def export_saved_model(
+    G,
+    out_dir,
+    *,
+    tflite_path=None,
+    overwrite=False,
+    truncation_cutoff=None,
+    stage=None,
+    alpha=1.0,
+):
     """Write the inference SavedModel of generator ``G`` to ``out_dir``; returns ``out_dir``.
 
     The model is written into a temporary sibling directory and renamed into place, so
     ``out_dir`` is either absent or complete. An existing non-empty ``out_dir`` is refused with
     ``FileExistsError`` unless ``overwrite=True``. With ``tflite_path`` also writes a TFLite
-    model (see :func:`export_tflite`).
+    model (see :func:`export_tflite`). ``stage`` / ``alpha``: see :class:`GeneratorExport`.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.lexists(out_dir) and not overwrite:
@@ -355,7 +374,7 @@ def export_saved_model(G, out_dir, *, tflite_path=None, overwrite=False, truncat
             raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True)")
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    module = GeneratorExport(G, truncation_cutoff=truncation_cutoff)
+    module = GeneratorExport(G, truncation_cutoff=truncation_cutoff, stage=stage, alpha=alpha)
     with atomic_directory(out_dir, overwrite) as tmp:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         with open(os.path.join(tmp, INFO_FILE), "w") as f:
@@ -403,13 +422,29 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="SavedModel directory to create")
     parser.add_argument("--tflite", default=None, help="also write a TFLite model here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument(
+        "--stage",
+        type=int,
+        default=None,
+        help="resolution to export (default: the imported snapshot's stage, else full)",
+    )
     args = parser.parse_args(argv)
     from stylegan_tf.files import DirLock, LockedError, os_error_message
 
     try:
+        from stylegan_tf.loading import resolve_stage
+
         with DirLock(args.out, "export", inside=False):
             G = load_generator(args.network)
-            out = export_saved_model(G, args.out, tflite_path=args.tflite, overwrite=args.overwrite)
+            stage, alpha = resolve_stage(args.network, G, args.stage)
+            out = export_saved_model(
+                G,
+                args.out,
+                tflite_path=args.tflite,
+                overwrite=args.overwrite,
+                stage=stage,
+                alpha=alpha,
+            )
     except (ValueError, LockedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

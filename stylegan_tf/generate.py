@@ -215,6 +215,8 @@ class Renderer:
         batch_size: images per forward pass. The default 1 makes every image independent of
             what else is rendered: with larger batches, float reduction order in the convolutions
             can change (oneDNN picks kernels by batch size) and a pixel may move by one level.
+        stage, alpha: progressive-growing stage (resolution) and fade-in; images are
+            ``stage`` x ``stage`` (default: the full network).
     """
 
     def __init__(
@@ -226,6 +228,8 @@ class Renderer:
         batch_size=1,
         truncation_cutoff=None,
         require_class=True,
+        stage=None,
+        alpha=1.0,
     ):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -235,6 +239,8 @@ class Renderer:
         self.noise_mode = noise_mode
         self.class_idx = class_idx
         self.batch_size = int(batch_size)
+        self.stage = G.synthesis._check_stage(stage)
+        self.alpha = float(alpha)
         if require_class or class_idx is not None or G.c_dim == 0:
             labels_for(G, class_idx, 1)  # validates --class early
 
@@ -298,6 +304,7 @@ class Renderer:
                     raise ValueError("random noise needs noise_seeds")
                 per_image = [self.noise_of(s, draw) for s in chunk]
                 kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
+            kwargs.update(stage=self.stage, alpha=self.alpha)
             out.append(imgs.to_uint8(np.asarray(self.G.synthesis(w, **kwargs))))
         return np.concatenate(out)
 
@@ -378,6 +385,8 @@ def noise_grid(renderer: Renderer, seeds, num_draws=4) -> np.ndarray:
         renderer.batch_size,
         renderer.cutoff,
         require_class=False,
+        stage=renderer.stage,
+        alpha=renderer.alpha,
     )
     tiles = []
     for seed in seeds:
@@ -467,6 +476,12 @@ def main(argv=None) -> int:
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
     p.add_argument("--class", dest="class_idx", type=int, default=None)
     p.add_argument(
+        "--stage",
+        type=int,
+        default=None,
+        help="resolution to generate at (default: an imported snapshot's stage, else full)",
+    )
+    p.add_argument(
         "--batch",
         type=int,
         default=1,
@@ -502,7 +517,10 @@ def main(argv=None) -> int:
 
 def _run(args, load_generator) -> int:
     """Everything after argument parsing (errors are turned into one line by main)."""
+    from stylegan_tf.loading import resolve_stage
+
     G = load_generator(args.network)
+    stage, alpha = resolve_stage(args.network, G, args.stage)
     projected = [load_projected_w(f, G) for f in args.projected_w]
 
     def latents(text, default):
@@ -526,6 +544,8 @@ def _run(args, load_generator) -> int:
         args.class_idx,
         args.batch,
         require_class=needs_class,
+        stage=stage,
+        alpha=alpha,
     )
     out = args.outdir
     os.makedirs(out, exist_ok=True)

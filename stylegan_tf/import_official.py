@@ -20,7 +20,14 @@ Command line::
     python -m stylegan_tf.import_official karras2019stylegan-ffhq-1024x1024.pkl --out ffhq/
 
 writes ``ffhq/G_ema.keras`` (from Gs), ``G.keras``, ``D.keras``, ``saved_model/`` (the
-exporter's SavedModel of G_ema) and ``import_info.json`` (the inferred configurations).
+exporter's SavedModel of G_ema) and ``import_info.json`` (the inferred configurations, each
+network's ``lod`` and the ``stage`` / ``alpha`` it gives; see :func:`lod_to_stage`).
+
+A snapshot saved during progressive growing has ``lod > 0``: the official networks then run
+only the blocks up to ``resolution / 2**floor(lod)`` with a fade. The ``.keras`` files hold the
+whole network; ``stylegan_tf.loading.import_stage`` reads the stage back from
+``import_info.json``, and ``generate``, ``export`` and ``metrics.run_metrics`` use it unless
+``--stage`` is given. The SavedModel is exported at that stage.
 """
 
 from __future__ import annotations
@@ -218,6 +225,37 @@ def static_kwargs(state) -> dict:
         hints.update(static_kwargs(comp))
     hints.update(dict(state.get("static_kwargs") or {}))
     return hints
+
+
+def network_lod(state) -> float:
+    """The Network's own ``lod`` variable (0 when absent): the level of detail a snapshot taken
+    during progressive growing was at. G_style assigns its own ``lod`` to the synthesis before
+    running it, so for a generator this is the value that decides the output."""
+    for name, value in state.get("variables") or ():
+        if str(name) == "lod":
+            return float(np.asarray(value, dtype=np.float64))
+    return 0.0
+
+
+def lod_to_stage(lod: float, img_resolution: int) -> tuple:
+    """``(stage, alpha)`` of our networks that compute what the official ``recursive`` structure
+    computes at ``lod`` (NVlabs/stylegan training/networks_stylegan.py L547-556, D L641-650).
+
+    The official networks run the blocks up to resolution ``img_resolution / 2**floor(lod)`` and,
+    for a fractional lod, ``lerp`` that block's RGB with the previous resolution's (upsampled) by
+    ``lod - floor(lod)``; G then upsamples to full resolution (nearest), D downsamples its input.
+    Ours is that stage with ``alpha = 1 - (lod - floor(lod))``, output at the stage's resolution.
+    """
+    max_lod = int(math.log2(img_resolution)) - 2
+    if not math.isfinite(lod) or not 0.0 <= lod <= max_lod:
+        raise ValueError(
+            f"lod {lod!r} is outside 0..{max_lod} for a {img_resolution}x{img_resolution} network"
+        )
+    level = min(math.floor(lod), max_lod)
+    frac = lod - level
+    if frac == 0.0 or level == max_lod:
+        return img_resolution >> level, 1.0
+    return img_resolution >> level, 1.0 - frac
 
 
 # Official options this port implements only at their default values.
@@ -429,11 +467,24 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     if "D" in nets:
         models["D"], d_cfg = build_discriminator(nets["D"])
         info["D"] = dataclasses.asdict(d_cfg)
+    # Snapshots taken during progressive growing: each network's own lod -> stage and alpha.
+    sources = {"G_ema": "Gs", "G": "G", "D": "D"}
+    info["lod"] = {sources[key]: network_lod(nets[sources[key]]) for key in models}
+    info["stage"] = {}
+    for key, model in models.items():
+        stage, alpha = lod_to_stage(info["lod"][sources[key]], model.img_resolution)
+        info["stage"][key] = {"stage": stage, "alpha": alpha}
+    g_stage = info["stage"]["G_ema"]
     with atomic_directory(out_dir, overwrite) as tmp:
         for key, model in models.items():
             model.save(os.path.join(tmp, f"{key}.keras"))
         if saved_model:
-            export_saved_model(G_ema, os.path.join(tmp, "saved_model"))
+            export_saved_model(
+                G_ema,
+                os.path.join(tmp, "saved_model"),
+                stage=g_stage["stage"],
+                alpha=g_stage["alpha"],
+            )
         with open(os.path.join(tmp, "import_info.json"), "w") as f:
             json.dump(info, f, indent=2, default=str)
     paths = {key: os.path.join(out_dir, f"{key}.keras") for key in models}
@@ -471,12 +522,27 @@ def main(argv=None) -> int:
         return _fail(os_error_message(e))
     for key, path in paths.items():
         print(f"{key}: {path}")
+    print(lod_summary(paths["info"]))
     return 0
 
 
 def _fail(message) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def lod_summary(info_path) -> str:
+    """One line: the pickle's lod per network and the stage / alpha it was imported at."""
+    with open(info_path) as f:
+        info = json.load(f)
+    parts = []
+    for key, source in (("G_ema", "Gs"), ("G", "G"), ("D", "D")):
+        if key in info.get("stage", {}):
+            st = info["stage"][key]
+            parts.append(
+                f"{source} {info['lod'][source]:g} (stage {st['stage']}, alpha {st['alpha']:g})"
+            )
+    return "lod: " + ", ".join(parts)
 
 
 if __name__ == "__main__":

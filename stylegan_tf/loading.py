@@ -22,7 +22,17 @@ import os
 
 from stylegan_tf.rundir import OPTIONS_FILE, find_checkpoints, list_snapshots
 
-__all__ = ["load_generator", "find_checkpoint", "read_training_options", "checkpointable"]
+__all__ = [
+    "load_generator",
+    "find_checkpoint",
+    "read_training_options",
+    "checkpointable",
+    "import_stage",
+    "resolve_stage",
+    "StagedGenerator",
+]
+
+IMPORT_INFO = "import_info.json"  # written by stylegan_tf.import_official
 
 
 def checkpointable(model):
@@ -138,6 +148,8 @@ def load_generator(path, *, which: str = "G_ema", options: str | None = None):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no such snapshot: {path!r}")
         return _load_keras(path)
+    if os.path.isfile(os.path.join(path, IMPORT_INFO)):  # an import_official output directory
+        return _load_keras(os.path.join(path, f"{which}.keras"))
     if os.path.isdir(path) and which == "G_ema":
         snapshots = list_snapshots(path)
         if snapshots:
@@ -149,3 +161,89 @@ def load_generator(path, *, which: str = "G_ema", options: str | None = None):
             "snapshots or checkpoints, or a checkpoint"
         )
     return _load_checkpoint(prefix, which, options)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progressive-growing stage of imported official snapshots.
+
+
+def import_stage(path, which: str = "G_ema"):
+    """``(stage, alpha)`` recorded by ``stylegan_tf.import_official`` for the network at ``path``
+    (an import output directory, or its ``G_ema.keras`` / ``G.keras``), or None.
+
+    An official pickle saved during progressive growing has ``lod > 0``; the importer writes the
+    whole network to the ``.keras`` files and the stage / fade-in that the official networks run
+    at that lod to ``import_info.json`` (``{"stage": {"G_ema": {"stage": 512, "alpha": 0.5}}}``).
+    """
+    path = os.fspath(path)
+    if path.endswith(".keras"):
+        which = os.path.basename(path)[: -len(".keras")]
+        directory = os.path.dirname(os.path.abspath(path))
+    else:
+        directory = path
+    info_path = os.path.join(directory, IMPORT_INFO)
+    if not os.path.isfile(info_path):
+        return None
+    with open(info_path) as f:
+        entry = json.load(f).get("stage", {}).get(which)
+    if not entry:
+        return None
+    return int(entry["stage"]), float(entry["alpha"])
+
+
+def resolve_stage(path, G, stage=None):
+    """``(stage, alpha)`` to run ``G`` (loaded from ``path``) at: ``stage`` as given by the user
+    (alpha 1), else the imported snapshot's stage, else the full resolution (alpha 1).
+
+    Raises ``ValueError`` naming the valid stages for a ``stage`` that is not one of them.
+    """
+    if stage is not None:
+        if stage not in G.synthesis.resolutions:
+            raise ValueError(f"--stage must be one of {G.synthesis.resolutions}, got {stage}")
+        return int(stage), 1.0
+    found = import_stage(path)
+    return found if found is not None else (int(G.img_resolution), 1.0)
+
+
+class StagedGenerator:
+    """A generator run at a fixed progressive-growing stage, with full-resolution output.
+
+    Our networks output a stage's image at the stage's resolution; the official ones upsample
+    it (nearest) to the full resolution. Metrics compare against full-resolution reals, so this
+    wrapper adds ``stage`` / ``alpha`` to every call of ``G`` and ``G.synthesis`` and upsamples
+    the result, which is then exactly the official image. Everything else is ``G``'s.
+    """
+
+    def __init__(self, G, stage, alpha=1.0):
+        self._G = G
+        self.stage = int(stage)
+        self.alpha = float(alpha)
+        self.synthesis = _StagedSynthesis(G.synthesis, self.stage, self.alpha)
+
+    def __getattr__(self, name):
+        return getattr(self._G, name)
+
+    def __call__(self, *args, **kwargs):
+        kwargs.setdefault("stage", self.stage)
+        kwargs.setdefault("alpha", self.alpha)
+        return _upscale_to(self._G(*args, **kwargs), self._G.img_resolution)
+
+
+class _StagedSynthesis:
+    def __init__(self, synthesis, stage, alpha):
+        self._s, self.stage, self.alpha = synthesis, stage, alpha
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+    def __call__(self, ws, **kwargs):
+        kwargs.setdefault("stage", self.stage)
+        kwargs.setdefault("alpha", self.alpha)
+        return _upscale_to(self._s(ws, **kwargs), self._s.img_resolution)
+
+
+def _upscale_to(images, resolution):
+    from networks.layers import upscale2d
+
+    factor = int(resolution) // int(images.shape[1])
+    return upscale2d(images, factor) if factor > 1 else images

@@ -1,7 +1,12 @@
 """Official-format StyleGAN pickles for tests: the ``(G, D, Gs)`` tuple of
 ``dnnlib.tflib.network.Network`` objects that NVIDIA's ``training/misc.py save_pkl`` writes, each
-pickled as its ``__getstate__`` dict (version 3, with ``build_module_src``)."""
+pickled as its ``__getstate__`` dict (version 3, with ``build_module_src``).
 
+The architecture is a :class:`Spec` (resolution, latent size, ``fmap_base`` / ``fmap_max``,
+mapping depth, ``lod``); the default is the tiny 16² network, :data:`NARROW_1024` a 1024² one with
+at most 32 feature maps (official ``fmap_base=2048, fmap_max=32``)."""
+
+import dataclasses
 import math
 import pickle
 import sys
@@ -17,8 +22,37 @@ LRMUL = 0.01
 SQRT2 = math.sqrt(2.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """Official ``G_style`` / ``D_basic`` hyper-parameters of a fixture pickle."""
+
+    res: int = RES
+    latent: int = LATENT
+    fmap_base: int = FMAP_BASE
+    fmap_max: int = FMAP_MAX
+    map_layers: int = MAP_LAYERS
+    lod: float = 0.0  # the ``lod`` variable of G, G_synthesis, Gs and D
+    style_std: float = 1.0  # std of the raw StyleMod weights (the official init is N(0, 1))
+
+    @property
+    def log2(self):
+        return int(math.log2(self.res))
+
+    def nf(self, stage):
+        """Official ``nf(stage) = min(fmap_base / 2**stage, fmap_max)``."""
+        return min(int(self.fmap_base / 2.0**stage), self.fmap_max)
+
+
+DEFAULT = Spec()
+# 1024² with channels 32 (4²-128²), 16, 8, 4 (256²-1024²): cheap enough for a full-size test.
+# Raw style weights N(0, 0.5²): with the N(0, 1) init the float32 rounding floor of this narrow,
+# untrained network is itself ~1.1e-5 of max |output| (numpy float32 with exactly rounded
+# reductions, 18 layers each adding ~3e-7), too close to a 2e-5 accuracy test; at 0.5 it is 4e-6.
+NARROW_1024 = Spec(res=1024, latent=32, fmap_base=2048, fmap_max=32, style_std=0.5)
+
+
 def nf(stage):
-    return min(int(FMAP_BASE / 2.0**stage), FMAP_MAX)
+    return DEFAULT.nf(stage)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,9 +116,11 @@ def network(name, variables, components=None, static_kwargs=None, src="", func="
     )
 
 
-def official_generator_vars(rng, label_size=0):
-    """``{mapping: {...}, synthesis: {...}, own: {...}}`` with official local names and shapes."""
+def official_generator_vars(rng, label_size=0, spec=DEFAULT):
+    """``{mapping: {...}, synthesis: {...}, own: {...}}`` with official local names and shapes;
+    every value (biases, noise strengths, styles, const, stored noise) random and non-zero."""
     f32 = np.float32
+    LATENT, MAP_LAYERS, RES, nf = spec.latent, spec.map_layers, spec.res, spec.nf
     mapping = {}
     if label_size:
         mapping["LabelConcat/weight"] = rng.randn(label_size, LATENT).astype(f32)
@@ -93,8 +129,7 @@ def official_generator_vars(rng, label_size=0):
         mapping[f"Dense{i}/weight"] = (rng.randn(fan_in, LATENT) / LRMUL).astype(f32)
         mapping[f"Dense{i}/bias"] = (rng.randn(LATENT) / LRMUL * 0.1).astype(f32)
         fan_in = LATENT
-    mapping["lod"] = np.float32(0)  # harmless extra scalar
-    synth = {"lod": np.float32(0)}
+    synth = {"lod": np.float32(spec.lod)}
     num_layers = 2 * int(math.log2(RES)) - 2
     for i in range(num_layers):
         r = 2 ** (i // 2 + 2)
@@ -103,7 +138,7 @@ def official_generator_vars(rng, label_size=0):
     def epilogue(scope, c):
         synth[f"{scope}/Noise/weight"] = (rng.randn(c) * 0.3).astype(f32)
         synth[f"{scope}/bias"] = (rng.randn(c) * 0.2).astype(f32)
-        synth[f"{scope}/StyleMod/weight"] = rng.randn(LATENT, 2 * c).astype(f32)
+        synth[f"{scope}/StyleMod/weight"] = (rng.randn(LATENT, 2 * c) * spec.style_std).astype(f32)
         synth[f"{scope}/StyleMod/bias"] = (rng.randn(2 * c) * 0.2).astype(f32)
 
     synth["4x4/Const/const"] = (1.0 + 0.3 * rng.randn(1, nf(1), 4, 4)).astype(f32)
@@ -122,13 +157,14 @@ def official_generator_vars(rng, label_size=0):
         lod = int(math.log2(RES)) - stage
         synth[f"ToRGB_lod{lod}/weight"] = rng.randn(1, 1, nf(stage - 1), 3).astype(f32)
         synth[f"ToRGB_lod{lod}/bias"] = (rng.randn(3) * 0.1).astype(f32)
-    own = {"lod": np.float32(0), "dlatent_avg": (rng.randn(LATENT) * 0.5).astype(f32)}
+    own = {"lod": np.float32(spec.lod), "dlatent_avg": (rng.randn(LATENT) * 0.5).astype(f32)}
     return {"mapping": mapping, "synthesis": synth, "own": own}
 
 
-def official_discriminator_vars(rng):
+def official_discriminator_vars(rng, spec=DEFAULT):
     f32 = np.float32
-    d = {"lod": np.float32(0)}
+    RES, nf = spec.res, spec.nf
+    d = {"lod": np.float32(spec.lod)}
     for stage in range(int(math.log2(RES)), 2, -1):
         R = 2**stage
         d[f"{R}x{R}/Conv0/weight"] = rng.randn(3, 3, nf(stage - 1), nf(stage - 1)).astype(f32)
@@ -148,12 +184,14 @@ def official_discriminator_vars(rng):
     return d
 
 
-def generator_network(name, gv, src=""):
-    kw = dict(num_channels=3, resolution=RES, fmap_base=FMAP_BASE, fmap_max=FMAP_MAX)
+def generator_network(name, gv, src="", spec=DEFAULT):
+    kw = dict(num_channels=3, resolution=spec.res, fmap_base=spec.fmap_base, fmap_max=spec.fmap_max)
     mapping = network(
         "G_mapping",
         gv["mapping"],
-        static_kwargs=dict(latent_size=LATENT, dlatent_size=LATENT, mapping_layers=MAP_LAYERS),
+        static_kwargs=dict(
+            latent_size=spec.latent, dlatent_size=spec.latent, mapping_layers=spec.map_layers
+        ),
         src=src,
         func="G_mapping",
     )
@@ -168,17 +206,20 @@ def generator_network(name, gv, src=""):
     )
 
 
-def official_pickle(path, rng, src="", drop=None, protocol=4):
-    gv = official_generator_vars(rng)
+def official_pickle(path, rng, src="", drop=None, protocol=4, spec=DEFAULT):
+    """Write ``(G, D, Gs)`` to ``path``; returns Gs's variables (official local names)."""
+    gv = official_generator_vars(rng, spec=spec)
     if drop:
         comp, name = drop
         del gv[comp][name]
-    G = generator_network("G", official_generator_vars(rng), src)
-    Gs = generator_network("Gs", gv, src)
+    G = generator_network("G", official_generator_vars(rng, spec=spec), src, spec)
+    Gs = generator_network("Gs", gv, src, spec)
     D = network(
         "D",
-        official_discriminator_vars(rng),
-        static_kwargs=dict(num_channels=3, resolution=RES, fmap_base=FMAP_BASE, fmap_max=FMAP_MAX),
+        official_discriminator_vars(rng, spec),
+        static_kwargs=dict(
+            num_channels=3, resolution=spec.res, fmap_base=spec.fmap_base, fmap_max=spec.fmap_max
+        ),
         src=src,
         func="training.networks_stylegan.D_basic",
     )

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from datasets.processing import process_reals, random_flip_mask
 from networks.generator import mixing_cutoff_from_uniform
+from networks.layers import separable_blur
 from training import losses
 
 __all__ = [
@@ -175,6 +176,19 @@ class _Draws:
         u = tf.random.stateless_uniform([self.batch, 1, 1, 1], self.key(step, _WGAN_MIX))
         return self.take(u, rid)
 
+    def d_pass(self, step, rid, mirror, wgan):
+        """All draws of the D pass: ``{"fakes", "flip", "mixing"}`` (None where unused)."""
+        return {
+            "fakes": self.fakes(step, 0, rid),
+            "flip": self.flip(step, rid) if mirror else None,
+            "mixing": self.wgan_mixing(step, rid) if wgan else None,
+        }
+
+    def g_pass(self, step, rid):
+        """All draws of the G pass: ``{"fakes", "labels"}`` (labels None if unconditional)."""
+        labels = self.g_labels(step, rid) if self.label_table is not None else None
+        return {"fakes": self.fakes(step, _G_PASS, rid), "labels": labels}
+
     def g_labels(self, step, rid):
         """Rows drawn uniformly from the dataset's labels (official ``get_random_labels_tf``)."""
         idx = tf.random.stateless_uniform(
@@ -182,6 +196,16 @@ class _Draws:
             dtype=tf.int32,
         )  # fmt: skip
         return self.take(tf.gather(self.label_table, idx), rid)
+
+
+def _xla_compiled(fn):
+    """``fn`` compiled with XLA, its blurs traced as separable adds (see ``separable_blur``)."""
+
+    def traced(*args):
+        with separable_blur():
+            return fn(*args)
+
+    return tf.function(traced, jit_compile=True)
 
 
 def _all_finite(grads):
@@ -211,8 +235,8 @@ class _TrainStep:
         # static per trace, filled by _pick.
         self.var_index = {"D": None, "G": None}
         if xla:
-            self.d_grads = tf.function(self.d_grads, jit_compile=True)
-            self.g_grads = tf.function(self.g_grads, jit_compile=True)
+            self.d_grads = _xla_compiled(self.d_grads)
+            self.g_grads = _xla_compiled(self.g_grads)
 
     # -- shared pieces ----------------------------------------------------------------------
 
@@ -232,11 +256,13 @@ class _TrainStep:
         self.var_index[name] = idx
         return [grads[i] for i in idx]
 
-    def _per_replica(self, grads_fn, *args):
-        """Run ``grads_fn`` on this replica; add the all-replica count of non-finite flags."""
+    def _per_replica(self, grads_fn, draw_fn, step, *args):
+        """Draw this replica's random inputs, run ``grads_fn`` on them; add the all-replica
+        count of non-finite flags. The draws stay outside ``grads_fn`` (which XLA may compile:
+        its stateless random ops give other values than TensorFlow's kernels)."""
         ctx = tf.distribute.get_replica_context()
         rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
-        grads, stats = grads_fn(*args, rid)
+        grads, stats = grads_fn(*args, draw_fn(step, rid), rid)
         bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - _all_finite(grads))
         return grads, stats, bad
 
@@ -264,15 +290,16 @@ class _TrainStep:
 
     # -- D step -----------------------------------------------------------------------------
 
-    def d_grads(self, reals_local, labels, step, rid):
-        """D's gradients and loss terms on this replica's share of the minibatch."""
-        kind, draws, opt = self.cfg.loss, self.draws, self.D_opt
+    def d_grads(self, reals_local, labels, rand, rid):
+        """D's gradients and loss terms on this replica's share of the minibatch.
+
+        ``rand``: this replica's draws of the D pass (:meth:`_Draws.d_pass`)."""
+        kind, opt = self.cfg.loss, self.D_opt
         # The official D loss conditions the fakes on the reals' labels.
-        c_real = draws.take(labels, rid) if self.conditional else None
-        flip = draws.flip(step, rid) if self.cfg.mirror_augment else None
-        reals = process_reals(reals_local, self.alpha, flip)
-        fakes = self._generate(draws.fakes(step, 0, rid), c_real)
-        mixing = draws.wgan_mixing(step, rid) if kind == "wgan_gp" else None
+        c_real = self.draws.take(labels, rid) if self.conditional else None
+        reals = process_reals(reals_local, self.alpha, rand["flip"])
+        fakes = self._generate(rand["fakes"], c_real)
+        mixing = rand["mixing"]
         with tf.GradientTape() as tape:
             terms = losses.d_loss(
                 kind,
@@ -296,30 +323,36 @@ class _TrainStep:
         }
         return grads, stats
 
+    def _d_draws(self, step, rid):
+        return self.draws.d_pass(step, rid, self.cfg.mirror_augment, self.cfg.loss == "wgan_gp")
+
     def d_step(self, reals, labels, step):
         grads, stats, bad = self.strategy.run(
-            self._per_replica, args=(self.d_grads, reals, labels, step)
+            self._per_replica, args=(self.d_grads, self._d_draws, step, reals, labels)
         )
         variables = [self.D.trainable_variables[i] for i in self.var_index["D"]]
         return stats, self._update(self.D_opt, grads, variables, bad, 0)
 
     # -- G step -----------------------------------------------------------------------------
 
-    def g_grads(self, labels, step, rid):
-        """G's gradients and loss on this replica's share of the minibatch."""
-        del labels  # the G pass draws its own labels from the dataset's table
-        draws, opt = self.draws, self.G_opt
-        c = draws.g_labels(step, rid) if self.conditional else None
-        fakes_in = draws.fakes(step, _G_PASS, rid)
+    def g_grads(self, rand, rid):
+        """G's gradients and loss on this replica's share of the minibatch.
+
+        ``rand``: this replica's draws of the G pass (:meth:`_Draws.g_pass`); the G pass
+        conditions on labels drawn from the dataset's table, not on the reals' labels."""
+        del rid
+        opt, c = self.G_opt, rand["labels"]
         with tf.GradientTape() as tape:
-            scores = self._discriminate(self._generate(fakes_in, c), c)
+            scores = self._discriminate(self._generate(rand["fakes"], c), c)
             loss = self._mean(losses.g_loss(self.cfg.loss, scores))
             scaled = opt.scale_loss(loss) if self.mixed_precision else loss
         grads = self._pick("G", tape.gradient(scaled, self.G.trainable_variables))
         return grads, {"Loss/G": loss}
 
-    def g_step(self, labels, step):
-        grads, stats, bad = self.strategy.run(self._per_replica, args=(self.g_grads, labels, step))
+    def g_step(self, step):
+        grads, stats, bad = self.strategy.run(
+            self._per_replica, args=(self.g_grads, self.draws.g_pass, step)
+        )
         variables = [self.G.trainable_variables[i] for i in self.var_index["G"]]
         return stats, self._update(self.G_opt, grads, variables, bad, 1)
 
@@ -328,7 +361,7 @@ class _TrainStep:
     def __call__(self, reals, labels, step):
         d_stats, d_bad = self.d_step(reals, labels, step)
         update_ema(self.G_ema, self.G, self.beta)
-        g_stats, g_bad = self.g_step(labels, step)
+        g_stats, g_bad = self.g_step(step)
         out = self._reduce({**d_stats, **g_stats})
         out["Loss/nonfinite_D"] = d_bad
         out["Loss/nonfinite_G"] = g_bad

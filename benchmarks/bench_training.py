@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import statistics
@@ -48,8 +47,12 @@ _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default=None, help="a project preset (default: the issue-14 config)")
-    parser.add_argument("--width", default=4, type=int, help="fraction of the official width: 1/W (default 4)")
+    parser.add_argument(
+        "--preset", default=None, help="a project preset (default: the issue-14 config)"
+    )
+    parser.add_argument(
+        "--width", default=4, type=int, help="fraction of the official width: 1/W (default 4)"
+    )
     parser.add_argument("--batch", type=int, default=16, help="global minibatch (all stages)")
     parser.add_argument("--resolutions", default="32,64", help="comma list of stages")
     parser.add_argument("--alpha", type=float, default=0.5, help="fade-in value of the stage")
@@ -114,7 +117,9 @@ def _op_flops(op):
 def _live_ops(graph):
     """The ops that the graph's outputs or its stateful ops depend on (what runs)."""
     roots = [t.op for t in graph.outputs if t is not None]
-    roots += [op for op in graph.get_operations() if op.op_def is not None and op.op_def.is_stateful]
+    roots += [
+        op for op in graph.get_operations() if op.op_def is not None and op.op_def.is_stateful
+    ]
     live, stack = set(), list(roots)
     while stack:
         op = stack.pop()
@@ -195,7 +200,10 @@ def _config(args):
     cfg = get_preset("paper256").replace(
         G={"img_resolution": res, **size}, D={"img_resolution": res, **size}
     )
-    return cfg, f"StyleGAN v1 at 1/{w} width (channel_base {size['channel_base']}, max {size['channel_max']})"
+    return (
+        cfg,
+        f"StyleGAN v1 at 1/{w} width (channel_base {size['channel_base']}, max {size['channel_max']})",
+    )
 
 
 def measure(args):
@@ -278,7 +286,9 @@ def measure(args):
 
             infer(z).numpy()
             infer_flops, _ = count_graph(infer.get_concrete_function(z).graph)
-            infer_s = _median_seconds(lambda infer=infer, z=z: infer(z).numpy(), args.warmup, args.steps)
+            infer_s = _median_seconds(
+                lambda infer=infer, z=z: infer(z).numpy(), args.warmup, args.steps
+            )
             row["infer_img_per_sec"] = args.batch / infer_s
             row["infer_gflop_per_img"] = infer_flops / args.batch / 1e9
         conv_after = _conv_rate(tf, 1, args.steps)
@@ -308,8 +318,14 @@ def measure(args):
 
 def compare(args, argv):
     """Alternate fresh processes on ``--compare DIR`` (before) and this checkout (after)."""
-    base = [a for a in argv if a not in ("--compare", args.compare, "--repeat", str(args.repeat))]
-    base = [a for a in base if not a.startswith(("--compare=", "--repeat=", "--json"))]
+    base, skip = [], False
+    for a in argv:  # drop --compare, --repeat and --json with their values
+        if skip:
+            skip = False
+        elif a in ("--compare", "--repeat", "--json"):
+            skip = True
+        elif not a.startswith(("--compare=", "--repeat=", "--json=")):
+            base.append(a)
     rounds = []
     for r in range(args.repeat):
         pair = {}
@@ -322,13 +338,17 @@ def compare(args, argv):
                 pair[label] = json.load(f)["results"]
             os.unlink(out)
         rounds.append(pair)
-    keys = ["train_img_per_sec", "train_ratio", "infer_img_per_sec", "conv_gflop_per_sec", "train_ops"]
+    keys = [
+        "train_img_per_sec",
+        "train_ratio",
+        "infer_img_per_sec",
+        "conv_gflop_per_sec",
+        "train_ops",
+    ]
     print("after / before, per round:")
     for r, pair in enumerate(rounds):
         for b, a in zip(pair["before"], pair["after"]):
-            parts = [
-                f"{k} {a[k] / b[k]:.2f}x" for k in keys if k in a and k in b and b[k]
-            ]
+            parts = [f"{k} {a[k] / b[k]:.2f}x" for k in keys if k in a and k in b and b[k]]
             print(f"  round {r + 1} res {a['resolution']}: " + ", ".join(parts))
     return rounds
 
@@ -336,7 +356,10 @@ def compare(args, argv):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parse(argv)
-    print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, __file__, *argv]), flush=True)
+    print(
+        "command: " + " ".join(shlex.quote(a) for a in [sys.executable, __file__, *argv]),
+        flush=True,
+    )
     if args.compare:
         compare(args, argv)
         return 0

@@ -84,7 +84,6 @@ class ConvBN(keras.layers.Layer):
         self.strides = int(strides)
         self.padding = padding
         self.epsilon = float(epsilon)
-        self._folded = None
 
     def build(self, input_shape):
         in_ch = int(input_shape[-1])
@@ -99,29 +98,9 @@ class ConvBN(keras.layers.Layer):
         )
 
     def call(self, x):
-        if self._folded is not None:
-            # Batch norm folded into the kernel and a bias (see `fold`): one fused
-            # conv + bias + ReLU op on CPU (oneDNN) and GPU.
-            kernel, bias = self._folded
-            x = tf.nn.conv2d(x, kernel, self.strides, self.padding.upper())
-            return tf.nn.relu(tf.nn.bias_add(x, bias))
         x = ops.conv(x, self.kernel, strides=self.strides, padding=self.padding)  # [N, H, W, C]
         x = (x - self.moving_mean) * ops.rsqrt(self.moving_variance + self.epsilon) + self.beta
         return ops.relu(x)
-
-    def fold(self):
-        """Freeze the current weights as ``kernel * s`` and ``beta - mean * s`` with
-        ``s = 1 / sqrt(var + eps)`` (the same map up to float32 rounding), used by `call` from
-        now on; `unfold` goes back to the variables."""
-        kernel, beta, mean, var = (np.asarray(w, np.float64) for w in self.get_weights())
-        scale = 1.0 / np.sqrt(var + self.epsilon)
-        self._folded = (
-            tf.constant((kernel * scale).astype(np.float32)),
-            tf.constant((beta - mean * scale).astype(np.float32)),
-        )
-
-    def unfold(self):
-        self._folded = None
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape

@@ -1,91 +1,245 @@
-"""Training and inference throughput per resolution.
+"""Training-step and G-inference throughput, their counted FLOPs and the machine's conv rate.
 
-For every stage of a preset's progressive schedule this measures
+For every resolution this measures, in one process:
 
 * training img/s: the full compiled step of :mod:`training.step` (D loss with R1 on the reals,
   D update, G_ema update, G loss and G update) on one minibatch of random uint8 reals, with the
-  fade value at 0.5 so the fade-in branches run;
-* G inference img/s: G_ema at the stage (stored noise, no truncation) in a ``tf.function``.
+  fade value at ``--alpha`` (0.5: the fade-in branches run);
+* G inference img/s: G_ema at the stage (stored noise, no truncation) in a ``tf.function``;
+* FLOPs per image of both, counted from the traced graphs: 2 per multiply-accumulate of every
+  convolution, depthwise convolution and matrix product, forward and backward (elementwise ops
+  are not counted);
+* the machine's 3x3 convolution rate: a TF ``Conv2D`` 128 -> 128 at 32^2, batch 16, NHWC, timed
+  in the same process, between the steps (so a loaded machine loads both);
+* the ratio ``img/s * FLOPs/img / conv rate``: the fraction of the conv rate the step reaches.
 
-Tracing is excluded (a warm-up call per stage). Example::
+Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones. The
+default configuration is the issue-14 benchmark: StyleGAN v1 at a quarter of the official width
+(``channel_base`` 4096, ``channel_max`` 128: 128 channels up to 32^2, 64 at 64^2; mapping 8 x 512),
+batch 16, R1 gamma 10, fade-in alpha 0.5::
 
-    python benchmarks/bench_training.py --preset mnist32 --batch 32
+    python benchmarks/bench_training.py --resolutions 32,64
+
+``--preset NAME`` measures a project preset instead (``--width`` is then ignored). ``--compare
+DIR`` runs this script alternately on the code in DIR (e.g. an export of another commit) and on
+this checkout, ``--repeat`` times each, in fresh processes, and prints both tables and the
+per-round after/before ratios (same machine, same minutes)::
+
+    git archive main | tar -x -C /tmp/base
+    python benchmarks/bench_training.py --compare /tmp/base --repeat 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
+import statistics
+import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from stylegan_tf.config import PRESETS, get_preset  # noqa: E402
-from training.loop import _adam, build_networks  # noqa: E402
-from training.step import distribute_reals, make_train_step  # noqa: E402
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _time_calls(fn, min_calls: int, min_seconds: float):
-    calls, start = 0, time.perf_counter()
-    while calls < min_calls or time.perf_counter() - start < min_seconds:
-        fn()
-        calls += 1
-    return calls, time.perf_counter() - start
-
-
-def main(argv=None) -> int:
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="mnist32", choices=sorted(PRESETS))
-    parser.add_argument("--batch", type=int, default=32, help="global minibatch (all stages)")
-    parser.add_argument("--resolutions", default=None, help="comma list (default: all stages)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per stage")
-    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds")
+    parser.add_argument(
+        "--preset", default=None, help="a project preset (default: the issue-14 config)"
+    )
+    parser.add_argument(
+        "--width", default=4, type=int, help="fraction of the official width: 1/W (default 4)"
+    )
+    parser.add_argument("--batch", type=int, default=16, help="global minibatch (all stages)")
+    parser.add_argument("--resolutions", default="32,64", help="comma list of stages")
+    parser.add_argument("--alpha", type=float, default=0.5, help="fade-in value of the stage")
+    parser.add_argument("--steps", type=int, default=7, help="timed calls (median is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls after the trace")
     parser.add_argument("--xla", action="store_true", help="jit_compile the step")
     parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument("--no-infer", action="store_true", help="skip G inference")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--code", default=None, help="import the project from DIR (default: here)")
+    parser.add_argument("--compare", default=None, metavar="DIR", help="before/after vs DIR")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of --compare")
     args = parser.parse_args(argv)
-    print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]), flush=True)
-
-    cfg = get_preset(args.preset)
-    res_max = cfg.G.img_resolution
-    stages = [2**k for k in range(2, int(math.log2(res_max)) + 1)]
-    stages = [r for r in stages if r >= cfg.schedule.initial_resolution]
-    if args.resolutions:
-        stages = [int(r) for r in args.resolutions.split(",")]
-    if args.batch % min(4, args.batch):
+    if args.batch < 1 or args.batch % min(4, args.batch):
         parser.error(f"--batch {args.batch} is not divisible by the minibatch-stddev group 4")
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be >= 1 and --warmup >= 0")
+    return args
 
+
+# ---------------------------------------------------------------------------------------------
+# FLOP counting from a traced graph.
+
+
+def _dims(shape):
+    return [int(d) if d is not None else None for d in shape]
+
+
+def _prod(xs):
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+def _op_flops(op):
+    """2 x multiply-accumulates of a conv / depthwise conv / matmul op (0 for anything else)."""
+    t = op.type
+    try:
+        if t in ("Conv2D", "DepthwiseConv2dNative"):
+            out, w = _dims(op.outputs[0].shape), _dims(op.inputs[1].shape)
+            per_out = w[0] * w[1] * (w[2] if t == "Conv2D" else 1)
+            return 2 * _prod(out) * per_out
+        if t in ("Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput"):
+            dy, w = _dims(op.inputs[2].shape), _dims(op.inputs[1].shape)
+            per_out = w[0] * w[1] * (w[2] if t == "Conv2DBackpropInput" else 1)
+            return 2 * _prod(dy) * per_out
+        if t in ("Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter"):
+            dy, w = _dims(op.inputs[2].shape), _dims(op.outputs[0].shape)
+            per_out = w[0] * w[1] * (w[2] if t == "Conv2DBackpropFilter" else 1)
+            return 2 * _prod(dy) * per_out
+        if t in ("MatMul", "BatchMatMulV2", "BatchMatMulV3", "BatchMatMul"):
+            a, out = _dims(op.inputs[0].shape), _dims(op.outputs[0].shape)
+            adj = op.get_attr("transpose_a" if t == "MatMul" else "adj_x")
+            k = a[-2] if adj else a[-1]
+            return 2 * _prod(out) * k
+    except (TypeError, ValueError, IndexError):
+        return None  # unknown static shape
+    return 0
+
+
+def _live_ops(graph):
+    """The ops that the graph's outputs or its stateful ops depend on (what runs)."""
+    roots = [t.op for t in graph.outputs if t is not None]
+    roots += [
+        op for op in graph.get_operations() if op.op_def is not None and op.op_def.is_stateful
+    ]
+    live, stack = set(), list(roots)
+    while stack:
+        op = stack.pop()
+        if op in live:
+            continue
+        live.add(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return [op for op in graph.get_operations() if op in live]
+
+
+def count_graph(graph):
+    """``(flops, op census)`` of the live ops of a FuncGraph and of the functions it calls."""
+    flops, census, unknown = 0, {}, 0
+    seen = set()
+
+    def visit(g):
+        nonlocal flops, unknown
+        for op in _live_ops(g):
+            census[op.type] = census.get(op.type, 0) + 1
+            f = _op_flops(op)
+            if f is None:
+                unknown += 1
+            else:
+                flops += f
+            for attr in ("f", "then_branch", "else_branch", "body", "cond"):
+                try:
+                    fn = op.get_attr(attr)
+                except (ValueError, TypeError):
+                    continue
+                name = getattr(fn, "name", None)
+                if name and name not in seen:
+                    seen.add(name)
+                    sub = g._get_function(name) if hasattr(g, "_get_function") else None
+                    sub_graph = getattr(sub, "graph", None)
+                    if sub_graph is not None:
+                        visit(sub_graph)
+
+    visit(graph)
+    if unknown:
+        print(f"warning: {unknown} conv/matmul ops without static shapes are not counted")
+    return flops, census
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing.
+
+
+def _median_seconds(fn, warmup, steps):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _conv_rate(tf, warmup, steps):
+    """GFLOP/s of a 3x3 Conv2D 128 -> 128 at 32^2, batch 16, NHWC (float32)."""
+    x = tf.random.stateless_normal([16, 32, 32, 128], [0, 1])
+    w = tf.random.stateless_normal([3, 3, 128, 128], [0, 2])
+    conv = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
+    conv(x, w).numpy()
+    secs = _median_seconds(lambda: conv(x, w).numpy(), warmup, steps)
+    return 2 * 16 * 32 * 32 * 128 * 9 * 128 / secs / 1e9
+
+
+def _config(args):
+    from stylegan_tf.config import get_preset
+
+    if args.preset:
+        return get_preset(args.preset), args.preset
+    w = args.width
+    size = {"channel_base": 16384 // w, "channel_max": 512 // w}
+    res = max(int(r) for r in args.resolutions.split(","))
+    cfg = get_preset("paper256").replace(
+        G={"img_resolution": res, **size}, D={"img_resolution": res, **size}
+    )
+    return (
+        cfg,
+        f"StyleGAN v1 at 1/{w} width (channel_base {size['channel_base']}, max {size['channel_max']})",
+    )
+
+
+def measure(args):
+    import numpy as np
+    import tensorflow as tf
+
+    from training.loop import _adam, build_networks
+    from training.step import distribute_reals, make_train_step
+
+    cfg, name = _config(args)
+    stages = [int(r) for r in args.resolutions.split(",")]
     strategy = tf.distribute.OneDeviceStrategy(
         "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
     )
     with strategy.scope():
         G, D, G_ema = build_networks(cfg, args.mixed_precision)
-        G_opt, D_opt = (
-            _adam(cfg.training, args.mixed_precision),
-            _adam(cfg.training, args.mixed_precision),
-        )
+        G_opt = _adam(cfg.training, args.mixed_precision)
+        D_opt = _adam(cfg.training, args.mixed_precision)
         G_opt.build(G.trainable_variables)
         D_opt.build(D.trainable_variables)
-        alpha = tf.Variable(0.5, trainable=False)
+        alpha = tf.Variable(args.alpha, trainable=False)
         nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False)
     G_opt.learning_rate.assign(cfg.schedule.lr_base)
     D_opt.learning_rate.assign(cfg.schedule.lr_base)
     device = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("CPU")
     print(
-        f"preset {args.preset}: {res_max}^2 x{cfg.G.img_channels}, batch {args.batch}, "
-        f"device {device[0].name}, threads intra {tf.config.threading.get_intra_op_parallelism_threads()}",
+        f"{name}: mapping {cfg.G.mapping_layers}x{cfg.G.mapping_fmaps}, batch {args.batch}, "
+        f"R1 gamma {cfg.training.r1_gamma}, alpha {args.alpha}, xla {args.xla}, device "
+        f"{device[0].name}, code {_HERE if args.code is None else args.code}",
         flush=True,
     )
-    print(f"{'res':>5} {'train img/s':>12} {'ms/step':>9} {'G infer img/s':>14} {'trace s':>8}")
+    header = (
+        f"{'res':>4} {'train img/s':>11} {'GFLOP/img':>9} {'conv GFLOP/s':>12} {'ratio':>6} "
+        f"{'infer img/s':>11} {'GFLOP/img':>9} {'ratio':>6} {'trace s':>7} {'ops':>6}"
+    )
+    print(header)
     results = []
     rng = np.random.RandomState(0)
     for stage in stages:
@@ -93,54 +247,124 @@ def main(argv=None) -> int:
             strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite,
             stage=stage, batch=args.batch, training_cfg=cfg.training, seed=0,
             xla=args.xla, mixed_precision=args.mixed_precision,
-            label_table=np.eye(max(cfg.G.c_dim, 1), dtype=np.float32) if cfg.G.c_dim else None,
+            label_table=np.eye(cfg.G.c_dim, dtype=np.float32) if cfg.G.c_dim else None,
         )  # fmt: skip
         reals = tf.constant(
             rng.randint(0, 256, (args.batch, stage, stage, cfg.G.img_channels)).astype(np.uint8)
         )
         labels = tf.zeros([args.batch, cfg.G.c_dim])
         counter = [0]
+        dist_reals = distribute_reals(strategy, reals)
 
-        def train_once(step_fn=step_fn, reals=reals, labels=labels, counter=counter):
-            out = step_fn(
-                distribute_reals(strategy, reals), labels, tf.constant(counter[0], tf.int64)
-            )
+        def train_once(step_fn=step_fn, dist_reals=dist_reals, labels=labels, counter=counter):
+            out = step_fn(dist_reals, labels, tf.constant(counter[0], tf.int64))
             counter[0] += 1
             float(out["Loss/D"])  # wait for the step
 
         t0 = time.perf_counter()
         train_once()
         trace_s = time.perf_counter() - t0
-        calls, secs = _time_calls(train_once, args.steps, args.seconds)
-        train_ips = calls * args.batch / secs
+        concrete = step_fn.get_concrete_function(dist_reals, labels, tf.constant(0, tf.int64))
+        train_flops, census = count_graph(concrete.graph)
+        conv_before = _conv_rate(tf, 1, args.steps)
+        train_s = _median_seconds(train_once, args.warmup, args.steps)
+        row = {
+            "resolution": stage,
+            "train_img_per_sec": args.batch / train_s,
+            "train_gflop_per_img": train_flops / args.batch / 1e9,
+            "train_ops": sum(census.values()),
+            "train_census": dict(sorted(census.items(), key=lambda kv: -kv[1])[:12]),
+            "trace_sec": trace_s,
+        }
+        if not args.no_infer:
+            z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
+            c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
 
-        z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
-        c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
+            @tf.function
+            def infer(z, stage=stage, c=c):
+                return G_ema(z, c, stage=stage, alpha=1.0, noise_mode="const")
 
-        @tf.function
-        def infer(z, stage=stage, c=c):
-            return G_ema(z, c, stage=stage, alpha=1.0, noise_mode="const")
-
-        def infer_once(z=z, infer=infer):
             infer(z).numpy()
-
-        infer_once()
-        icalls, isecs = _time_calls(infer_once, args.steps, args.seconds / 2)
-        infer_ips = icalls * args.batch / isecs
-        results.append(
-            {
-                "resolution": stage,
-                "train_img_per_sec": train_ips,
-                "ms_per_step": 1000 * secs / calls,
-                "g_infer_img_per_sec": infer_ips,
-                "trace_sec": trace_s,
-            }
+            infer_flops, _ = count_graph(infer.get_concrete_function(z).graph)
+            infer_s = _median_seconds(
+                lambda infer=infer, z=z: infer(z).numpy(), args.warmup, args.steps
+            )
+            row["infer_img_per_sec"] = args.batch / infer_s
+            row["infer_gflop_per_img"] = infer_flops / args.batch / 1e9
+        conv_after = _conv_rate(tf, 1, args.steps)
+        row["conv_gflop_per_sec"] = statistics.median([conv_before, conv_after])
+        row["train_ratio"] = (
+            row["train_img_per_sec"] * row["train_gflop_per_img"] / row["conv_gflop_per_sec"]
         )
+        infer_cols = f"{'-':>11} {'-':>9} {'-':>6}"
+        if "infer_img_per_sec" in row:
+            row["infer_ratio"] = (
+                row["infer_img_per_sec"] * row["infer_gflop_per_img"] / row["conv_gflop_per_sec"]
+            )
+            infer_cols = (
+                f"{row['infer_img_per_sec']:>11.1f} {row['infer_gflop_per_img']:>9.3f} "
+                f"{row['infer_ratio']:>6.0%}"
+            )
+        results.append(row)
         print(
-            f"{stage:>5} {train_ips:>12.1f} {1000 * secs / calls:>9.1f} {infer_ips:>14.1f} "
-            f"{trace_s:>8.1f}",
+            f"{stage:>4} {row['train_img_per_sec']:>11.2f} {row['train_gflop_per_img']:>9.2f} "
+            f"{row['conv_gflop_per_sec']:>12.1f} {row['train_ratio']:>6.0%} {infer_cols} "
+            f"{trace_s:>7.1f} {row['train_ops']:>6}",
             flush=True,
         )
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    return results
+
+
+def compare(args, argv):
+    """Alternate fresh processes on ``--compare DIR`` (before) and this checkout (after)."""
+    base, skip = [], False
+    for a in argv:  # drop --compare, --repeat and --json with their values
+        if skip:
+            skip = False
+        elif a in ("--compare", "--repeat", "--json"):
+            skip = True
+        elif not a.startswith(("--compare=", "--repeat=", "--json=")):
+            base.append(a)
+    rounds = []
+    for r in range(args.repeat):
+        pair = {}
+        for label, code in (("before", os.path.abspath(args.compare)), ("after", _HERE)):
+            out = f"/tmp/bench_training_{os.getpid()}_{r}_{label}.json"
+            cmd = [sys.executable, os.path.abspath(__file__), *base, "--code", code, "--json", out]
+            print(f"--- round {r + 1} {label}: {code}", flush=True)
+            subprocess.run(cmd, check=True)
+            with open(out) as f:
+                pair[label] = json.load(f)["results"]
+            os.unlink(out)
+        rounds.append(pair)
+    keys = [
+        "train_img_per_sec",
+        "train_ratio",
+        "infer_img_per_sec",
+        "conv_gflop_per_sec",
+        "train_ops",
+    ]
+    print("after / before, per round:")
+    for r, pair in enumerate(rounds):
+        for b, a in zip(pair["before"], pair["after"]):
+            parts = [f"{k} {a[k] / b[k]:.2f}x" for k in keys if k in a and k in b and b[k]]
+            print(f"  round {r + 1} res {a['resolution']}: " + ", ".join(parts))
+    return rounds
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    print(
+        "command: " + " ".join(shlex.quote(a) for a in [sys.executable, __file__, *argv]),
+        flush=True,
+    )
+    if args.compare:
+        compare(args, argv)
+        return 0
+    sys.path.insert(0, os.path.abspath(args.code) if args.code else _HERE)
+    results = measure(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": results}, f, indent=2)

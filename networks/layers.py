@@ -9,6 +9,7 @@ Weights are stored *raw*, as the official variables are, and the equalized-learn
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
@@ -45,9 +46,40 @@ def blur_kernel_1d(taps=(1, 2, 1)):
     return k / k.sum()
 
 
+_SEPARABLE_BLUR = [False]
+
+
+@contextlib.contextmanager
+def separable_blur():
+    """While active, :func:`blur2d` builds the blur from shifted, weighted adds (one pass per
+    axis) instead of a depthwise convolution: the same map up to float32 rounding.
+
+    For code traced for XLA (``jit_compile``): XLA's CPU backend has no fast depthwise
+    convolution (measured 40x slower than TensorFlow's kernel at 32^2 x 128), while the adds
+    fuse into the neighbouring ops. The default path keeps the depthwise convolution, so its
+    results are unchanged.
+    """
+    previous = _SEPARABLE_BLUR[0]
+    _SEPARABLE_BLUR[0] = True
+    try:
+        yield
+    finally:
+        _SEPARABLE_BLUR[0] = previous
+
+
+def _blur_separable(x, k1):
+    r = len(k1) // 2
+    x = ops.pad(x, [[0, 0], [r, r], [r, r], [0, 0]])
+    h, w = x.shape[1] - 2 * r, x.shape[2] - 2 * r
+    x = sum(x[:, i : i + h] * float(k) for i, k in enumerate(k1))
+    return sum(x[:, :, i : i + w] * float(k) for i, k in enumerate(k1))
+
+
 def blur2d(x, taps=(1, 2, 1)):
     """Depthwise [1,2,1] x [1,2,1] / 16 blur with zero 'same' padding (official ``blur2d``)."""
     k1 = blur_kernel_1d(taps)
+    if _SEPARABLE_BLUR[0]:
+        return _blur_separable(x, k1)
     k2 = np.outer(k1, k1)[:, :, None, None].astype("float32")  # [3, 3, 1, 1]
     c = x.shape[-1]
     kernel = ops.cast(np.tile(k2, [1, 1, c, 1]), x.dtype)  # [3, 3, C, 1]

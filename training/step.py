@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from datasets.processing import process_reals, random_flip_mask
 from networks.generator import mixing_cutoff_from_uniform
+from networks.layers import separable_blur
 from training import losses
 
 __all__ = [
@@ -124,6 +125,249 @@ def distribute_reals(strategy, reals):
     return strategy.experimental_distribute_values_from_function(value_fn)
 
 
+class _Draws:
+    """Every random draw of one step, stateless and keyed on ``(seed, step, purpose)``.
+
+    Each draw is made for the GLOBAL minibatch; :meth:`take` gives replica ``rid`` of ``R`` its
+    strided share (samples ``rid, rid + R, ...``). The D pass uses purposes ``0..31``, the G pass
+    ``32..63`` (``base``).
+    """
+
+    def __init__(self, seed, batch, num_replicas, G, stage, label_table):
+        self.seed, self.batch, self.num_replicas = int(seed), batch, num_replicas
+        self.z_dim = G.cfg.z_dim
+        self.mixing_prob = G.cfg.style_mixing_prob
+        self.cur_layers = G.synthesis.num_layers_at(stage)
+        self.noise_shapes = G.synthesis.noise_shapes(batch, stage) if G.cfg.use_noise else []
+        self.label_table = None
+        if label_table is not None:
+            self.label_table = tf.constant(label_table, tf.float32)
+            self.num_labels = int(self.label_table.shape[0])
+
+    def key(self, step, purpose):
+        return tf.stack([tf.constant(self.seed, tf.int64), step * _PURPOSES_PER_STEP + purpose])
+
+    def take(self, t, rid):
+        if self.num_replicas == 1:
+            return t
+        return tf.gather(t, tf.range(rid, self.batch, self.num_replicas))
+
+    def _normal(self, shape, step, purpose, rid):
+        return self.take(tf.random.stateless_normal(shape, self.key(step, purpose)), rid)
+
+    def fakes(self, step, base, rid):
+        """``(z, mix_z, mixing cutoff, per-layer noise or None)`` of the pass at ``base``."""
+        z = self._normal([self.batch, self.z_dim], step, base + _Z, rid)
+        mix_z = self._normal([self.batch, self.z_dim], step, base + _MIX_Z, rid)
+        coin_u = tf.random.stateless_uniform([2], self.key(step, base + _MIX_COIN))
+        cutoff = mixing_cutoff_from_uniform(coin_u[0], coin_u[1], self.cur_layers, self.mixing_prob)
+        noise = [
+            self._normal(shape, step, base + _NOISE0 + i, rid)
+            for i, shape in enumerate(self.noise_shapes)
+        ]
+        return z, mix_z, cutoff, noise or None
+
+    def flip(self, step, rid):
+        """The reals' mirror mask (D pass)."""
+        return self.take(random_flip_mask(self.batch, self.key(step, _FLIP)), rid)
+
+    def wgan_mixing(self, step, rid):
+        """WGAN-GP's per-sample real/fake mixing factors ``[N, 1, 1, 1]`` (D pass)."""
+        u = tf.random.stateless_uniform([self.batch, 1, 1, 1], self.key(step, _WGAN_MIX))
+        return self.take(u, rid)
+
+    def d_pass(self, step, rid, mirror, wgan):
+        """All draws of the D pass: ``{"fakes", "flip", "mixing"}`` (None where unused)."""
+        return {
+            "fakes": self.fakes(step, 0, rid),
+            "flip": self.flip(step, rid) if mirror else None,
+            "mixing": self.wgan_mixing(step, rid) if wgan else None,
+        }
+
+    def g_pass(self, step, rid):
+        """All draws of the G pass: ``{"fakes", "labels"}`` (labels None if unconditional)."""
+        labels = self.g_labels(step, rid) if self.label_table is not None else None
+        return {"fakes": self.fakes(step, _G_PASS, rid), "labels": labels}
+
+    def g_labels(self, step, rid):
+        """Rows drawn uniformly from the dataset's labels (official ``get_random_labels_tf``)."""
+        idx = tf.random.stateless_uniform(
+            [self.batch], self.key(step, _G_PASS + _LABEL_PERM), maxval=self.num_labels,
+            dtype=tf.int32,
+        )  # fmt: skip
+        return self.take(tf.gather(self.label_table, idx), rid)
+
+
+def _xla_compiled(fn):
+    """``fn`` compiled with XLA, its blurs traced as separable adds (see ``separable_blur``)."""
+
+    def traced(*args):
+        with separable_blur():
+            return fn(*args)
+
+    return tf.function(traced, jit_compile=True)
+
+
+def _all_finite(grads):
+    """One reduction: whether every gradient entry is finite (float32 scalar 1 or 0)."""
+    flat = tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in grads], axis=0)
+    return tf.cast(tf.reduce_all(tf.math.is_finite(flat)), tf.float32)
+
+
+class _TrainStep:
+    """The pieces of the compiled step, grouped: the random draws (:class:`_Draws`), the D step
+    (:meth:`d_grads`, :meth:`d_step`), the G step (:meth:`g_grads`, :meth:`g_step`) and the
+    guarded optimizer update they share (:meth:`_update`). See :func:`make_train_step`."""
+
+    def __init__(self, strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite, *, stage, batch,
+                 training_cfg, seed, xla, mixed_precision, label_table):  # fmt: skip
+        self.strategy, self.G, self.D, self.G_ema = strategy, G, D, G_ema
+        self.G_opt, self.D_opt, self.alpha, self.nonfinite = G_opt, D_opt, alpha, nonfinite
+        self.stage, self.batch, self.cfg = stage, batch, training_cfg
+        self.mixed_precision = mixed_precision
+        self.conditional = bool(G.cfg.c_dim)
+        self.beta = ema_beta(batch, training_cfg.g_smoothing_kimg)
+        self.draws = _Draws(
+            seed, batch, strategy.num_replicas_in_sync, G, stage,
+            label_table if self.conditional else None,
+        )  # fmt: skip
+        # Indices of the variables a stage trains (layers it does not use get no gradient);
+        # static per trace, filled by _pick.
+        self.var_index = {"D": None, "G": None}
+        if xla:
+            self.d_grads = _xla_compiled(self.d_grads)
+            self.g_grads = _xla_compiled(self.g_grads)
+
+    # -- shared pieces ----------------------------------------------------------------------
+
+    def _generate(self, fakes_in, c):
+        z, mix_z, cutoff, noise = fakes_in
+        return self.G(z, c, training=True, stage=self.stage, alpha=self.alpha, noise=noise,
+                      mix_z=mix_z, mixing_cutoff=cutoff)  # fmt: skip
+
+    def _discriminate(self, images, c):
+        return self.D(images, c, stage=self.stage, alpha=self.alpha)
+
+    def _mean(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch)
+
+    def _pick(self, name, grads):
+        idx = [i for i, g in enumerate(grads) if g is not None]
+        self.var_index[name] = idx
+        return [grads[i] for i in idx]
+
+    def _per_replica(self, grads_fn, draw_fn, step, *args):
+        """Draw this replica's random inputs, run ``grads_fn`` on them; add the all-replica
+        count of non-finite flags. The draws stay outside ``grads_fn`` (which XLA may compile:
+        its stateless random ops give other values than TensorFlow's kernels)."""
+        ctx = tf.distribute.get_replica_context()
+        rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+        grads, stats = grads_fn(*args, draw_fn(step, rid), rid)
+        bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - _all_finite(grads))
+        return grads, stats, bad
+
+    def _update(self, opt, grads, variables, bad, counter_index):
+        """Apply ``grads`` unless some replica's were non-finite; count the skipped updates.
+
+        Returns the float32 flag (1 when skipped)."""
+        bad_any = self.strategy.experimental_local_results(bad)[0] > 0
+        self.nonfinite.assign_add(
+            tf.one_hot(counter_index, 2, dtype=tf.int64) * tf.cast(bad_any, tf.int64)
+        )
+
+        def do_apply():
+            self.strategy.extended.call_for_each_replica(opt.apply, args=(grads, variables))
+
+        if self.mixed_precision:
+            do_apply()  # the LossScaleOptimizer skips non-finite updates itself
+        else:
+            tf.cond(bad_any, lambda: None, do_apply)
+        return tf.cast(bad_any, tf.float32)
+
+    def _reduce(self, stats):
+        sum_ = tf.distribute.ReduceOp.SUM
+        return {k: self.strategy.reduce(sum_, v, axis=None) for k, v in stats.items()}
+
+    # -- D step -----------------------------------------------------------------------------
+
+    def d_grads(self, reals_local, labels, rand, rid):
+        """D's gradients and loss terms on this replica's share of the minibatch.
+
+        ``rand``: this replica's draws of the D pass (:meth:`_Draws.d_pass`)."""
+        kind, opt = self.cfg.loss, self.D_opt
+        # The official D loss conditions the fakes on the reals' labels.
+        c_real = self.draws.take(labels, rid) if self.conditional else None
+        reals = process_reals(reals_local, self.alpha, rand["flip"])
+        fakes = self._generate(rand["fakes"], c_real)
+        mixing = rand["mixing"]
+        with tf.GradientTape() as tape:
+            terms = losses.d_loss(
+                kind,
+                lambda x: self._discriminate(x, c_real),
+                reals,
+                fakes,
+                r1_gamma=self.cfg.r1_gamma,
+                wgan_lambda=self.cfg.wgan_lambda,
+                wgan_epsilon=self.cfg.wgan_epsilon,
+                mixing_factors=mixing,
+                loss_scale=tf.cast(opt.dynamic_scale, tf.float32) if self.mixed_precision else 1.0,
+            )
+            loss = self._mean(terms["total"])
+            scaled = opt.scale_loss(loss) if self.mixed_precision else loss
+        grads = self._pick("D", tape.gradient(scaled, self.D.trainable_variables))
+        stats = {
+            "Loss/D": loss,
+            "Loss/penalty": self._mean(terms["penalty"]),
+            "Loss/scores/real": self._mean(terms["real_scores"]),
+            "Loss/scores/fake": self._mean(terms["fake_scores"]),
+        }
+        return grads, stats
+
+    def _d_draws(self, step, rid):
+        return self.draws.d_pass(step, rid, self.cfg.mirror_augment, self.cfg.loss == "wgan_gp")
+
+    def d_step(self, reals, labels, step):
+        grads, stats, bad = self.strategy.run(
+            self._per_replica, args=(self.d_grads, self._d_draws, step, reals, labels)
+        )
+        variables = [self.D.trainable_variables[i] for i in self.var_index["D"]]
+        return stats, self._update(self.D_opt, grads, variables, bad, 0)
+
+    # -- G step -----------------------------------------------------------------------------
+
+    def g_grads(self, rand, rid):
+        """G's gradients and loss on this replica's share of the minibatch.
+
+        ``rand``: this replica's draws of the G pass (:meth:`_Draws.g_pass`); the G pass
+        conditions on labels drawn from the dataset's table, not on the reals' labels."""
+        del rid
+        opt, c = self.G_opt, rand["labels"]
+        with tf.GradientTape() as tape:
+            scores = self._discriminate(self._generate(rand["fakes"], c), c)
+            loss = self._mean(losses.g_loss(self.cfg.loss, scores))
+            scaled = opt.scale_loss(loss) if self.mixed_precision else loss
+        grads = self._pick("G", tape.gradient(scaled, self.G.trainable_variables))
+        return grads, {"Loss/G": loss}
+
+    def g_step(self, step):
+        grads, stats, bad = self.strategy.run(
+            self._per_replica, args=(self.g_grads, self.draws.g_pass, step)
+        )
+        variables = [self.G.trainable_variables[i] for i in self.var_index["G"]]
+        return stats, self._update(self.G_opt, grads, variables, bad, 1)
+
+    # -- the minibatch ----------------------------------------------------------------------
+
+    def __call__(self, reals, labels, step):
+        d_stats, d_bad = self.d_step(reals, labels, step)
+        update_ema(self.G_ema, self.G, self.beta)
+        g_stats, g_bad = self.g_step(step)
+        out = self._reduce({**d_stats, **g_stats})
+        out["Loss/nonfinite_D"] = d_bad
+        out["Loss/nonfinite_G"] = g_bad
+        return out
+
+
 def make_train_step(
     strategy,
     G,
@@ -167,184 +411,16 @@ def make_train_step(
     num_replicas = strategy.num_replicas_in_sync
     if batch % num_replicas:
         raise ValueError(f"minibatch {batch} is not divisible by {num_replicas} replicas")
-    kind = training_cfg.loss
-    cfg_g = G.cfg
-    c_dim = cfg_g.c_dim
-    cur_layers = G.synthesis.num_layers_at(stage)
-    noise_shapes = G.synthesis.noise_shapes(batch, stage) if cfg_g.use_noise else []
-    beta = ema_beta(batch, training_cfg.g_smoothing_kimg)
-    mirror = training_cfg.mirror_augment
-    seed = int(seed)
-    if c_dim:
-        if label_table is None or len(label_table) == 0:
-            raise ValueError(f"a conditional generator (c_dim={c_dim}) needs the label_table")
-        label_table = tf.constant(label_table, tf.float32)
-        num_labels = int(label_table.shape[0])
-
-    def key(step, purpose):
-        return tf.stack([tf.constant(seed, tf.int64), step * _PURPOSES_PER_STEP + purpose])
-
-    def take(t, rid):
-        # The replica's strided share of a global-batch tensor.
-        if num_replicas == 1:
-            return t
-        return tf.gather(t, tf.range(rid, batch, num_replicas))
-
-    def fake_inputs(step, base, rid, labels):
-        z = take(tf.random.stateless_normal([batch, cfg_g.z_dim], key(step, base + _Z)), rid)
-        mix_z = take(
-            tf.random.stateless_normal([batch, cfg_g.z_dim], key(step, base + _MIX_Z)), rid
-        )
-        coin_u = tf.random.stateless_uniform([2], key(step, base + _MIX_COIN))
-        cutoff = mixing_cutoff_from_uniform(
-            coin_u[0], coin_u[1], cur_layers, cfg_g.style_mixing_prob
-        )
-        noise = [
-            take(tf.random.stateless_normal(shape, key(step, base + _NOISE0 + i)), rid)
-            for i, shape in enumerate(noise_shapes)
-        ] or None
-        return z, mix_z, cutoff, noise
-
-    def generate(z, c, mix_z, cutoff, noise):
-        return G(
-            z,
-            c,
-            training=True,
-            stage=stage,
-            alpha=alpha,
-            noise=noise,
-            mix_z=mix_z,
-            mixing_cutoff=cutoff,
-        )
-
-    def loss_scale(opt):
-        if mixed_precision:
-            return tf.cast(opt.dynamic_scale, tf.float32)
-        return 1.0
-
-    grad_index = {"D": None, "G": None}
-
-    def pick_grads(name, grads):
-        # Layers a stage does not use get no gradient; the set is static per trace.
-        idx = [i for i, g in enumerate(grads) if g is not None]
-        grad_index[name] = idx
-        return [grads[i] for i in idx]
-
-    def d_compute(reals_local, labels, step, rid):
-        c_real = take(labels, rid) if c_dim else None
-        flip = take(random_flip_mask(batch, key(step, _FLIP)), rid) if mirror else None
-        reals = process_reals(reals_local, alpha, flip)
-        # The official D loss conditions the fakes on the reals' labels.
-        z, mix_z, cutoff, noise = fake_inputs(step, 0, rid, labels)
-        fakes = generate(z, c_real, mix_z, cutoff, noise)
-        mixing = None
-        if kind == "wgan_gp":
-            u = tf.random.stateless_uniform([batch, 1, 1, 1], key(step, _WGAN_MIX))
-            mixing = take(u, rid)
-        with tf.GradientTape() as tape:
-            terms = losses.d_loss(
-                kind,
-                lambda x: D(x, c_real, stage=stage, alpha=alpha),
-                reals,
-                fakes,
-                r1_gamma=training_cfg.r1_gamma,
-                wgan_lambda=training_cfg.wgan_lambda,
-                wgan_epsilon=training_cfg.wgan_epsilon,
-                mixing_factors=mixing,
-                loss_scale=loss_scale(D_opt),
-            )
-            loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=batch)
-            scaled = D_opt.scale_loss(loss) if mixed_precision else loss
-        grads = pick_grads("D", tape.gradient(scaled, D.trainable_variables))
-        stats = {
-            "Loss/D": loss,
-            "Loss/penalty": tf.nn.compute_average_loss(terms["penalty"], global_batch_size=batch),
-            "Loss/scores/real": tf.nn.compute_average_loss(
-                terms["real_scores"], global_batch_size=batch
-            ),
-            "Loss/scores/fake": tf.nn.compute_average_loss(
-                terms["fake_scores"], global_batch_size=batch
-            ),
-        }
-        return grads, stats
-
-    def g_compute(labels, step, rid):
-        c = None
-        if c_dim:
-            # The official G loss draws random labels of the dataset (get_random_labels_tf).
-            idx = tf.random.stateless_uniform(
-                [batch], key(step, _G_PASS + _LABEL_PERM), maxval=num_labels, dtype=tf.int32
-            )
-            c = take(tf.gather(label_table, idx), rid)
-        z, mix_z, cutoff, noise = fake_inputs(step, _G_PASS, rid, labels)
-        with tf.GradientTape() as tape:
-            fakes = generate(z, c, mix_z, cutoff, noise)
-            scores = D(fakes, c, stage=stage, alpha=alpha)
-            loss = tf.nn.compute_average_loss(losses.g_loss(kind, scores), global_batch_size=batch)
-            scaled = G_opt.scale_loss(loss) if mixed_precision else loss
-        grads = pick_grads("G", tape.gradient(scaled, G.trainable_variables))
-        return grads, {"Loss/G": loss}
-
-    if xla:
-        d_compute = tf.function(d_compute, jit_compile=True)
-        g_compute = tf.function(g_compute, jit_compile=True)
-
-    def nonfinite_flag(grads):
-        ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        bad = 1.0 - tf.cast(ok, tf.float32)
-        ctx = tf.distribute.get_replica_context()
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad)
-
-    def rid_now():
-        rid = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.cast(rid, tf.int32)
-
-    def d_replica(reals_local, labels, step):
-        grads, stats = d_compute(reals_local, labels, step, rid_now())
-        return grads, stats, nonfinite_flag(grads)
-
-    def g_replica(labels, step):
-        grads, stats = g_compute(labels, step, rid_now())
-        return grads, stats, nonfinite_flag(grads)
-
-    def apply(opt, grads, variables, bad, counter_index):
-        bad_any = strategy.experimental_local_results(bad)[0] > 0
-        nonfinite.assign_add(
-            tf.one_hot(counter_index, 2, dtype=tf.int64) * tf.cast(bad_any, tf.int64)
-        )
-
-        def do_apply():
-            strategy.extended.call_for_each_replica(opt.apply, args=(grads, variables))
-
-        if mixed_precision:
-            do_apply()  # the LossScaleOptimizer skips non-finite updates itself
-        else:
-            tf.cond(bad_any, lambda: None, do_apply)
-
-    def reduce(stats):
-        return {
-            k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()
-        }
-
-    @tf.function
-    def step_fn(reals, labels, step):
-        d_grads, d_stats, d_bad = strategy.run(d_replica, args=(reals, labels, step))
-        d_vars = [D.trainable_variables[i] for i in grad_index["D"]]
-        apply(D_opt, d_grads, d_vars, d_bad, 0)
-        update_ema(G_ema, G, beta)
-        g_grads, g_stats, g_bad = strategy.run(g_replica, args=(labels, step))
-        g_vars = [G.trainable_variables[i] for i in grad_index["G"]]
-        apply(G_opt, g_grads, g_vars, g_bad, 1)
-        out = reduce({**d_stats, **g_stats})
-        out["Loss/nonfinite_D"] = tf.cast(
-            strategy.experimental_local_results(d_bad)[0] > 0, tf.float32
-        )
-        out["Loss/nonfinite_G"] = tf.cast(
-            strategy.experimental_local_results(g_bad)[0] > 0, tf.float32
-        )
-        return out
-
+    c_dim = G.cfg.c_dim
+    if c_dim and (label_table is None or len(label_table) == 0):
+        raise ValueError(f"a conditional generator (c_dim={c_dim}) needs the label_table")
+    parts = _TrainStep(
+        strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite, stage=stage, batch=batch,
+        training_cfg=training_cfg, seed=seed, xla=xla, mixed_precision=mixed_precision,
+        label_table=label_table,
+    )  # fmt: skip
+    step_fn = tf.function(parts.__call__)
     step_fn.stage = stage
     step_fn.batch = batch
-    step_fn.ema_beta = beta
+    step_fn.ema_beta = parts.beta
     return step_fn

@@ -37,7 +37,6 @@ import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
@@ -45,7 +44,7 @@ if ROOT not in sys.path:
 
 from stylegan_tf.config import PRESETS, Config, auto_config, format_auto_table, get_preset  # noqa: E402
 from stylegan_tf.errors import UsageError  # noqa: E402
-from stylegan_tf.util import import_tensorflow_quietly  # noqa: E402
+from stylegan_tf.util import import_tensorflow_quietly, quiet_tensorflow  # noqa: E402
 
 # Kept here (not imported) so that argument errors are reported before TensorFlow loads;
 # tests check that they equal training.distribute.STRATEGIES and training.losses.LOSSES.
@@ -143,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--dry-run", action="store_true", help="print the config and schedule table, then exit"
     )
+    r.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     return p
 
 
@@ -341,6 +341,7 @@ def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
+        quiet_tensorflow(args.verbose)  # TensorFlow itself is imported once arguments pass
         preset = preset_name(args)
         if preset == "auto":
             if args.data is None:

@@ -106,9 +106,13 @@ def _load_classifiers(paths: str):
     return [keras.saving.load_model(p, compile=False) for p in paths.split(",") if p]
 
 
+class _UsageError(Exception):
+    """A bad argument or an unloadable --network: one ``error:`` line, exit code 2."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"error: {message}\n")
+        raise _UsageError(message)
 
 
 def _one_line(e: BaseException) -> str:
@@ -169,6 +173,14 @@ def _stage_of(args, G):
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except _UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from metrics.registry import calc_metric, check_num
@@ -201,20 +213,26 @@ def main(argv=None) -> int:
     mirror = args.mirror if args.mirror is not None else bool(run.get("mirror") or False)
     data = args.data or run.get("data")
     outdir = args.outdir or run_dir or os.getcwd()
-    opts = MetricOptions(
-        G=G,
-        dataset=data,
-        mirror=mirror,
-        cache_dir=args.cache_dir,
-        batch_size=args.batch,
-        num_gpus=args.gpus,
-        seed=args.seed,
-        verbose=not args.quiet,
-        classifiers=_load_classifiers(args.classifiers),
-        fid_method=args.fid_method,
-    )
+    try:
+        opts = MetricOptions(
+            G=G,
+            dataset=data,
+            mirror=mirror,
+            cache_dir=args.cache_dir,
+            batch_size=args.batch,
+            num_gpus=args.gpus,
+            seed=args.seed,
+            verbose=not args.quiet,
+            classifiers=_load_classifiers(args.classifiers),
+            fid_method=args.fid_method,
+        )
+    except Exception as e:  # bad --batch / --gpus values or --classifiers files
+        parser.error(_one_line(e))
     for name in names:
-        record = calc_metric(name, opts, args.num)
+        try:
+            record = calc_metric(name, opts, args.num)
+        except (ValueError, FileNotFoundError) as e:  # e.g. FID without --data
+            parser.error(f"{name}: {_one_line(e)}")
         record.update(
             network=os.path.abspath(snapshot),
             data=None if data is None else os.path.abspath(os.fspath(data)),

@@ -126,6 +126,26 @@ def test_dry_run_without_preset_uses_auto(tmp_path, capsys):
     assert resolved["config"]["schedule"]["minibatch_base"] == 8
 
 
+def test_rerun_of_an_auto_run_keeps_its_configuration(tmp_path, capsys):
+    """Resuming (--resume auto, checkpoints present) keeps the config the run started with,
+    even if this machine would choose another one; --kimg still extends it."""
+    data = make_dataset(tmp_path / "rgb8", res=8, channels=3, num=8)
+    started, rows = auto_config(8, 3, 0, replicas=1, gpu=True, total_kimg=5)  # a GPU's widths
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "ckpt-1.index").write_bytes(b"")
+    options = {"preset": "auto", "auto": [list(r) for r in rows]}
+    (run / "training_options.json").write_text(
+        json.dumps({"config": started.to_dict(), "options": options})
+    )
+    argv = ["--data", data, "--outdir", str(run), "--kimg", "7", "--dry-run"]
+    assert run_training.main(argv) == 0
+    out = capsys.readouterr().out
+    resolved = json.loads(out[out.index("{") : out.index("schedule (")])["config"]
+    assert resolved["G"] == started.to_dict()["G"] and resolved["D"] == started.to_dict()["D"]
+    assert resolved["schedule"]["total_kimg"] == 7.0 and "(resumed)" in out
+
+
 def _lfw_jpeg_folder(dest, num):
     """Real LFW face crops (scikit-image's lfw_subset, 25x25 gray) written as JPEG files."""
     import skimage

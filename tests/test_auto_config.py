@@ -108,6 +108,12 @@ def test_one_channel_networks_have_official_shapes():
     assert from_rgb and all(s[-2] == 1 for s in from_rgb)
 
 
+def test_auto_without_data_is_a_usage_error(capsys, tmp_path):
+    assert run_training.main(["--preset", "auto", "--outdir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --preset auto needs --data (it reads the dataset)"]
+
+
 def test_dry_run_without_preset_uses_auto(tmp_path, capsys):
     data = make_dataset(tmp_path / "gray16", res=16, channels=1, num=8, labels=True)
     assert run_training.main(["--data", data, "--kimg", "2", "--dry-run"]) == 0

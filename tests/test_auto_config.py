@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_training_helpers import ROOT, env_for_child, make_dataset
+from training_helpers import ROOT, env_for_child, make_dataset
 
 import run_training
 from stylegan_tf.config import MINIBATCH_BY_GPUS, auto_config, auto_minibatch_table, channels

@@ -5,7 +5,13 @@ With no arguments it trains the bundled demo: 5,000 real MNIST digits at 32^2 (b
 
     python run_training.py --outdir runs/demo
 
-The run directory is exactly ``--outdir`` (default ``runs/<preset>``). Rerunning the same
+With ``--data DIR`` and no ``--preset`` the preset is ``auto``: resolution, channels and labels
+come from the dataset, the rest from the paper's rules scaled for the devices found
+(``stylegan_tf.config.auto_config``); the choices are printed as a table before training and
+saved in ``training_options.json``.
+
+The run directory is exactly ``--outdir`` (default ``runs/<preset>``, ``runs/<dataset folder>``
+for ``auto``). Rerunning the same
 command continues the run from its latest checkpoint (``--resume auto``, the default); a run
 that already reached its ``--kimg`` only finishes its outputs. ``--resume none`` refuses a
 directory that already holds checkpoints; ``--resume PATH`` starts from another checkpoint.
@@ -31,15 +37,14 @@ import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from stylegan_tf.config import PRESETS, Config, get_preset  # noqa: E402
+from stylegan_tf.config import PRESETS, Config, auto_config, format_auto_table, get_preset  # noqa: E402
 from stylegan_tf.errors import UsageError  # noqa: E402
-from stylegan_tf.util import import_tensorflow_quietly  # noqa: E402
+from stylegan_tf.util import import_tensorflow_quietly, quiet_tensorflow  # noqa: E402
 
 # Kept here (not imported) so that argument errors are reported before TensorFlow loads;
 # tests check that they equal training.distribute.STRATEGIES and training.losses.LOSSES.
@@ -91,8 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check every shard's sha256 (or, without a manifest, every record) before training",
     )
-    p.add_argument("--preset", default=None, help=f"one of {', '.join(sorted(PRESETS))}")
-    p.add_argument("--outdir", default=None, help="run directory (default runs/<preset>)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help=f"auto (the default with --data: built from the dataset and this machine) or one of "
+        f"{', '.join(sorted(PRESETS))}",
+    )
+    p.add_argument(
+        "--outdir",
+        default=None,
+        help="run directory (default runs/<preset>; runs/<dataset folder> with auto)",
+    )
     p.add_argument(
         "--resume", default="auto", help="auto (latest checkpoint in --outdir), none, or a path"
     )
@@ -128,15 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--dry-run", action="store_true", help="print the config and schedule table, then exit"
     )
+    r.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     return p
 
 
-def resolve_config(args) -> tuple[Config, str]:
-    """Preset + overrides -> a validated Config (raises UsageError)."""
-    preset = args.preset or "mnist32"
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
-    cfg = get_preset(preset)
+def preset_name(args) -> str:
+    """``--preset``, else ``auto`` with ``--data`` and ``mnist32`` (the demo) without."""
+    return args.preset or ("auto" if args.data is not None else "mnist32")
+
+
+def resolve_config(args, auto: Config | None = None) -> tuple[Config, str]:
+    """Preset (``auto``: the given config) + overrides -> a validated Config (raises
+    UsageError)."""
+    preset = preset_name(args)
+    if preset == "auto":
+        if args.data is None:
+            raise UsageError("--preset auto needs --data (it reads the dataset)")
+        if auto is None:
+            raise ValueError("resolve_config: the auto config must be given")
+        cfg = auto
+    elif preset not in PRESETS:
+        raise UsageError(
+            f"unknown preset {preset!r}; choose auto or one of {', '.join(sorted(PRESETS))}"
+        )
+    else:
+        cfg = get_preset(preset)
     G, sched, training = {}, {}, {}
     if args.resolution is not None:
         G.update(img_resolution=args.resolution)
@@ -144,7 +174,7 @@ def resolve_config(args) -> tuple[Config, str]:
         sched.update(total_kimg=args.kimg)
     if args.phase_kimg is not None:
         sched.update(lod_training_kimg=args.phase_kimg, lod_transition_kimg=args.phase_kimg)
-    if args.gpus is not None and preset.startswith("paper"):
+    if args.gpus is not None and preset.startswith("paper"):  # auto already uses them
         from training.schedule import minibatch_table_for_gpus
 
         try:
@@ -210,19 +240,62 @@ def check_batches(cfg: Config, replicas: int) -> None:
             )
 
 
-def check_dataset(cfg: Config, data: str, args) -> object:
+def open_data(data: str, verify: bool = False):
+    """The dataset at ``--data`` (raises UsageError)."""
     import datasets
-    from training.loop import check_dataset as loop_check
 
     if not os.path.isdir(data):
         raise UsageError(f"--data {data!r} is not a directory")
     try:
-        ds = datasets.open_dataset(data, verify=args.verify_data)
+        return datasets.open_dataset(data, verify=verify)
     except Exception as e:
         raise UsageError(f"cannot open dataset {data!r}: {e}".replace("\n", " ")) from None
+
+
+def auto_base(args, outdir: str) -> tuple[Config, list]:
+    """``--preset auto``: the config built from the dataset and the devices found, and the
+    table rows saying why; a run being resumed keeps the configuration it was started with."""
+    import tensorflow as tf
+
+    from training import outputs
+
+    old_path = os.path.join(outdir, outputs.OPTIONS_FILE)
+    ckpt_dir = os.path.join(outdir, outputs.CHECKPOINT_DIR)
+    resuming = (
+        args.resume == "auto"
+        and os.path.isdir(ckpt_dir)
+        and any(f.endswith(".index") for f in os.listdir(ckpt_dir))
+    )
+    if resuming and os.path.isfile(old_path):
+        with open(old_path) as f:
+            old = json.load(f)
+        if old.get("options", {}).get("preset") == "auto":
+            rows = [tuple(r) for r in old["options"].get("auto", [])]
+            rows.append(("(resumed)", outdir, "the configuration this run started with"))
+            return Config.from_dict(old["config"]), rows
+    ds = open_data(args.data)
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    replicas = args.gpus if args.gpus is not None else expected_replicas(args)
+    try:
+        return auto_config(
+            ds.resolution,
+            ds.channels,
+            ds.label_dim,
+            replicas=replicas,
+            gpu=gpu,
+            total_kimg=args.kimg,
+        )
+    except ValueError as e:
+        raise UsageError(f"--preset auto: {e} ({args.data})") from None
+
+
+def check_dataset(cfg: Config, data: str, args) -> object:
+    from training.loop import check_dataset as loop_check
+
+    ds = open_data(data, verify=args.verify_data)
     if args.resolution is None and ds.resolution != cfg.G.img_resolution:
         raise UsageError(
-            f"dataset {data} is {ds.resolution}^2 but preset {args.preset or 'mnist32'} is "
+            f"dataset {data} is {ds.resolution}^2 but preset {preset_name(args)} is "
             f"{cfg.G.img_resolution}^2 (pass --resolution {ds.resolution} or another --preset)"
         )
     try:
@@ -268,9 +341,21 @@ def _main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
-        cfg, preset = resolve_config(args)
-        import_tensorflow_quietly(probe_devices=True)
-        outdir = args.outdir or os.path.join("runs", preset)
+        quiet_tensorflow(args.verbose)  # TensorFlow itself is imported once arguments pass
+        preset = preset_name(args)
+        if preset == "auto":
+            if args.data is None:
+                raise UsageError("--preset auto needs --data (it reads the dataset)")
+            outdir = args.outdir or os.path.join(
+                "runs", os.path.basename(os.path.normpath(args.data)) or "auto"
+            )
+            import_tensorflow_quietly(probe_devices=True)
+            auto, auto_rows = auto_base(args, outdir)
+            cfg, preset = resolve_config(args, auto)
+        else:
+            cfg, preset = resolve_config(args)
+            import_tensorflow_quietly(probe_devices=True)
+            outdir = args.outdir or os.path.join("runs", preset)
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
         if metrics:
             from metrics import get_metric
@@ -317,6 +402,10 @@ def _main(argv=None) -> int:
         "export": not args.no_export,
         "command": " ".join(shlex.quote(a) for a in [sys.executable, "run_training.py", *argv]),
     }
+    if preset == "auto":
+        options["auto"] = [list(row) for row in auto_rows]
+        print("automatic configuration (--preset auto; flags override any line):")
+        print(format_auto_table(auto_rows), flush=True)
     if args.dry_run:
         from training.schedule import format_schedule_table, schedule_table
 

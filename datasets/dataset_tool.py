@@ -895,7 +895,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(1, 3),
         default=None,
-        help="1 (gray) or 3 (RGB); default: 1 if every image is gray, else 3",
+        help="1 (gray) or 3 (RGB); default: 1 if every image is gray, else 3. The networks "
+        "train on 1 channel as on 3; force 3 for RGB networks (e.g. to fine-tune or compare with "
+        "an RGB model) or when color images will be added later",
     )
     c.add_argument(
         "--encoding",
@@ -949,6 +951,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow TFDS to download a tfds: source that is not prepared",
     )
     c.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    c.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     i = sub.add_parser(
         "info",
         help="print a dataset's manifest (or a summary of an official-layout dataset)",
@@ -977,6 +980,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "verbose", False):
+        os.environ["STYLEGAN_TF_VERBOSE"] = "1"  # read by stylegan_tf.util's quiet import
     try:
         if args.command == "create":
             manifest = create_dataset(

@@ -1,6 +1,7 @@
 """Command line: evaluate metrics of a trained generator.
 
     python -m metrics.run_metrics --network PATH --data DIR --metrics fid50k,ppl_wend
+    python -m metrics.run_metrics --network PATH --metrics fid1k,ppl_wend --num 1000  # on a CPU
 
 PATH is a `.keras` generator snapshot or a run directory (its newest `network-snapshot-*.keras`,
 through `stylegan_tf.loading.load_generator`). Each result is printed
@@ -8,6 +9,12 @@ to stdout and appended as one JSON line to `<outdir>/metric-<name>.jsonl` (`--ou
 to the run directory holding the snapshot, else the current directory). When the run directory
 has a `training_options.json`, its mirror-augmentation setting (and data path, if recorded) are
 used unless given here.
+
+`--num N` sets the sample count of `ppl_*` and `ls` (official 100k / 200k are the defaults);
+FID and KID take theirs from the name (`fid1k`, `fid10k`, `fid50k`). Progress goes to stderr
+with an ETA: one redrawn line on a terminal, whole lines in a log. Invalid arguments and a
+`--network` that cannot be loaded give one `error:` line and exit code 2. `--help` answers
+without importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -99,11 +106,25 @@ def _load_classifiers(paths: str):
     return [keras.saving.load_model(p, compile=False) for p in paths.split(",") if p]
 
 
+class _UsageError(Exception):
+    """A bad argument or an unloadable --network: one ``error:`` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if isinstance(e, (FileNotFoundError, ValueError)) else f"{type(e).__name__}: {text}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from metrics.registry import describe_metrics
 
     names = "\n".join(f"  {k:<15} {v}" for k, v in describe_metrics().items())
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m metrics.run_metrics",
         description="Evaluate metrics of a trained StyleGAN generator.",
         epilog="metrics:\n" + names,
@@ -112,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--network", required=True, help=".keras snapshot or run directory")
     parser.add_argument("--data", help="dataset directory (FID/KID); default: the run's")
     parser.add_argument("--metrics", default="fid50k", help="comma-separated (default fid50k)")
+    parser.add_argument(
+        "--num",
+        type=int,
+        help="samples of ppl_* and ls (default: the official 100k / 200k); FID/KID take "
+        "theirs from the name (fid1k, fid10k)",
+    )
     parser.add_argument("--outdir", help="where metric-NAME.jsonl goes (default: run dir or cwd)")
     parser.add_argument("--mirror", type=_parse_bool, help="x-flip reals (default: the run's)")
     parser.add_argument("--cache-dir", help="real-statistics cache (default ~/.cache/stylegan_tf)")
@@ -120,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of latents and noise")
     parser.add_argument("--classifiers", default="", help="comma-separated .keras files (ls)")
     parser.add_argument("--fid-method", default="sqrtm", choices=("sqrtm", "eigh"))
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--stage",
         type=int,
@@ -128,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="progressive-growing stage to evaluate, upsampled to full resolution as the "
         "official code does (default: an imported snapshot's stage, else full)",
     )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     return parser
 
 
@@ -145,19 +173,37 @@ def _stage_of(args, G):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from metrics.cache import append_jsonl
-    from metrics.metric_utils import MetricOptions
-    from metrics.registry import calc_metric, get_metric
+    try:
+        return _main(argv)
+    except _UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from metrics.registry import calc_metric, check_num
+    from stylegan_tf.util import import_tensorflow_quietly
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     try:
+        if not names:
+            raise ValueError("--metrics is empty")
         for name in names:
-            get_metric(name)
+            check_num(name, args.num)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    G, snapshot, run_dir = load_network(args.network)
+        parser.error(str(e).replace("num must", "--num must"))
+    if not os.path.exists(args.network):
+        parser.error(f"--network {args.network!r} does not exist")
+    import_tensorflow_quietly(verbose=args.verbose)
+    from metrics.cache import append_jsonl
+    from metrics.metric_utils import MetricOptions
+
+    try:
+        G, snapshot, run_dir = load_network(args.network)
+    except Exception as e:  # a user's file: one line, no traceback
+        parser.error(f"cannot load --network {args.network!r}: {_one_line(e)}")
     stage, alpha = _stage_of(args, G)
     if (stage, alpha) != (G.img_resolution, 1.0):
         from stylegan_tf.loading import StagedGenerator
@@ -167,20 +213,26 @@ def main(argv=None) -> int:
     mirror = args.mirror if args.mirror is not None else bool(run.get("mirror") or False)
     data = args.data or run.get("data")
     outdir = args.outdir or run_dir or os.getcwd()
-    opts = MetricOptions(
-        G=G,
-        dataset=data,
-        mirror=mirror,
-        cache_dir=args.cache_dir,
-        batch_size=args.batch,
-        num_gpus=args.gpus,
-        seed=args.seed,
-        verbose=not args.quiet,
-        classifiers=_load_classifiers(args.classifiers),
-        fid_method=args.fid_method,
-    )
+    try:
+        opts = MetricOptions(
+            G=G,
+            dataset=data,
+            mirror=mirror,
+            cache_dir=args.cache_dir,
+            batch_size=args.batch,
+            num_gpus=args.gpus,
+            seed=args.seed,
+            verbose=not args.quiet,
+            classifiers=_load_classifiers(args.classifiers),
+            fid_method=args.fid_method,
+        )
+    except Exception as e:  # bad --batch / --gpus values or --classifiers files
+        parser.error(_one_line(e))
     for name in names:
-        record = calc_metric(name, opts)
+        try:
+            record = calc_metric(name, opts, args.num)
+        except (ValueError, FileNotFoundError) as e:  # e.g. FID without --data
+            parser.error(f"{name}: {_one_line(e)}")
         record.update(
             network=os.path.abspath(snapshot),
             data=None if data is None else os.path.abspath(os.fspath(data)),
@@ -191,7 +243,11 @@ def main(argv=None) -> int:
             timestamp=time.time(),
         )
         results = " ".join(f"{k} {v:.4f}" for k, v in record["results"].items())
-        print(f"{os.path.basename(snapshot):<30} time {record['total_time']:8.1f}s {results}")
+        count = f" ({record['num']:,} samples)" if record.get("num") else ""
+        print(
+            f"{os.path.basename(snapshot):<30} time {record['total_time']:8.1f}s {results}{count}",
+            flush=True,
+        )
         append_jsonl(os.path.join(outdir, f"metric-{name}.jsonl"), record)
     return 0
 

@@ -25,6 +25,9 @@ __all__ = [
     "Config",
     "PRESETS",
     "get_preset",
+    "auto_config",
+    "auto_minibatch_table",
+    "format_auto_table",
     "channels",
     "is_power_of_two",
 ]
@@ -435,3 +438,196 @@ def get_preset(name: str) -> Config:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+# ------------------------------------------------------------------------------------------------
+# The automatic configuration (``run_training.py --data DIR``, preset ``auto``)
+
+# The paper's schedule, kept by auto except where a short run or a CPU needs less.
+PAPER_TOTAL_KIMG = 25000.0
+PAPER_PHASE_KIMG = 600.0
+PAPER_G_SMOOTHING_KIMG = 10.0
+# A machine without a GPU trains the same architecture narrower: 1/16 of the paper's
+# channel_base (feature maps 64 up to 16^2, halving above), channel_max 64, latents of 128, and
+# a default length of 100 kimg instead of 25,000.
+CPU_CHANNEL_BASE = 1024
+CPU_CHANNEL_MAX = 64
+CPU_LATENT = 128
+CPU_TOTAL_KIMG = 100.0
+
+
+def auto_minibatch_table(replicas: int) -> tuple[int, dict, str]:
+    """``(minibatch_base, minibatch_dict, where from)`` for ``replicas`` devices.
+
+    1, 2, 4 and 8 replicas get the official train.py table for that many GPUs; other counts the
+    table of the next smaller official count scaled by ``replicas / that count``, rounded down
+    to a multiple of ``4 * replicas`` (every replica's share splits into minibatch-stddev groups
+    of 4), at least ``4 * replicas``.
+    """
+    _check_positive_int("replicas", replicas)
+    if replicas in MINIBATCH_BY_GPUS:
+        base, table = MINIBATCH_BY_GPUS[replicas]
+        return base, dict(table), f"official table for {replicas} GPU(s)"
+    ref = max(k for k in MINIBATCH_BY_GPUS if k <= replicas)
+    base, table = MINIBATCH_BY_GPUS[ref]
+    step = 4 * replicas
+
+    def scale(v):
+        return max(step, (v * replicas // ref) // step * step)
+
+    scaled = {r: scale(v) for r, v in table.items()}
+    return scale(base), scaled, f"official {ref}-GPU table x {replicas}/{ref}"
+
+
+def auto_config(
+    resolution: int,
+    img_channels: int,
+    label_dim: int = 0,
+    *,
+    replicas: int = 1,
+    gpu: bool = True,
+    total_kimg: float | None = None,
+) -> tuple[Config, list]:
+    """The configuration ``--preset auto`` builds for a dataset, on the paper's rules.
+
+    Args:
+        resolution, img_channels, label_dim: the dataset's (a power of two >= 4; 1 or 3; 0 for
+            no labels, else the networks are conditional on ``label_dim``-d labels).
+        replicas: devices training in parallel (picks the official minibatch table).
+        gpu: False on a machine without a GPU: narrower networks (``CPU_*``) and a default
+            length of ``CPU_TOTAL_KIMG``.
+        total_kimg: the run's length (default: 25,000, the paper's, or ``CPU_TOTAL_KIMG``).
+
+    Rules: feature maps ``min(channel_base // res, channel_max)`` with the paper's 16384 / 512
+    (official ``fmap_base`` 8192, ``fmap_max`` 512); 8 mapping layers; the official minibatch
+    table for ``replicas`` (:func:`auto_minibatch_table`) and learning-rate table; initial
+    resolution 8 (4 for a 4^2 dataset); 600 kimg per stable phase and per fade-in, unless the
+    run is too short to reach full resolution by its half, then every phase is
+    ``total_kimg / (4 * phases)`` long (full resolution at half the run); ticks at most
+    ``total_kimg / 10``; G_ema half-life 10 kimg, at most ``total_kimg / 10``; R1 gamma 10.
+
+    Returns:
+        ``(config, rows)``, rows being ``(setting, value, why)`` string triples for the table
+        printed before training (:func:`format_auto_table`) and saved in training_options.json.
+    """
+    _check_resolution("resolution", resolution)
+    if img_channels not in (1, 3):
+        raise ValueError(f"img_channels must be 1 or 3, got {img_channels!r}")
+    _check_positive_int("label_dim", label_dim, minimum=0)
+    rows = []
+    kind = "the paper's" if gpu else "CPU-only machine: narrower than the paper's"
+    if gpu:
+        base, cmax, latent = 16384, 512, 512
+    else:
+        base, cmax, latent = CPU_CHANNEL_BASE, CPU_CHANNEL_MAX, CPU_LATENT
+    rows.append(("resolution", f"{resolution}", "the dataset's"))
+    rows.append(
+        (
+            "channels",
+            f"{img_channels}",
+            "the dataset's" + (" (grayscale)" if img_channels == 1 else ""),
+        )
+    )
+    rows.append(
+        (
+            "labels",
+            f"{label_dim}-d (conditional)" if label_dim else "none (unconditional)",
+            "the dataset's",
+        )
+    )
+    maps = ", ".join(
+        f"{r}:{channels(r, base, cmax)}"
+        for r in (2**k for k in range(2, int(math.log2(resolution)) + 1))
+    )
+    rows.append(
+        ("channel_base / max", f"{base} / {cmax}", kind + (" (16384 / 512)" if not gpu else ""))
+    )
+    rows.append(("feature maps", maps, "min(channel_base // res, channel_max)"))
+    rows.append(("z / w dim", f"{latent} / {latent}", kind + (" (512)" if not gpu else "")))
+    rows.append(("mapping layers", "8", "the paper's"))
+
+    if total_kimg is None:
+        total_kimg = PAPER_TOTAL_KIMG if gpu else CPU_TOTAL_KIMG
+        why = "the paper's" if gpu else f"CPU-only machine (the paper's is {PAPER_TOTAL_KIMG:g})"
+    else:
+        why = "--kimg"
+    _check_number("total_kimg", total_kimg, lo=1e-6)
+    total_kimg = float(total_kimg)
+    rows.append(("total kimg", f"{total_kimg:g}", why))
+    initial = min(8, resolution)
+    phases = int(math.log2(resolution)) - int(math.log2(initial))
+    rows.append(
+        ("initial resolution", f"{initial}", "the paper's" if initial == 8 else "dataset is 4^2")
+    )
+    phase = PAPER_PHASE_KIMG
+    why = "the paper's"
+    if phases and total_kimg < 4 * phases * PAPER_PHASE_KIMG:
+        phase = total_kimg / (4 * phases)
+        why = f"the paper's {PAPER_PHASE_KIMG:g} shortened: full resolution at half the run"
+    rows.append(("stable / fade-in kimg", f"{phase:g} / {phase:g}", why))
+
+    mb_base, mb_dict, why = auto_minibatch_table(replicas)
+    used = {
+        r: mb_dict.get(r, mb_base)
+        for r in (2**k for k in range(int(math.log2(initial)), int(math.log2(resolution)) + 1))
+    }
+    rows.append(("replicas", f"{replicas}", "found on this machine" if gpu else "CPU"))
+    rows.append(("minibatch", ", ".join(f"{r}:{v}" for r, v in used.items()), why))
+    sched = ScheduleConfig()
+    lrs = {r: sched.lr_dict.get(r, sched.lr_base) for r in used}
+    rows.append(
+        ("learning rate", ", ".join(f"{r}:{v:g}" for r, v in lrs.items()), "official table")
+    )
+    cap = total_kimg / 10.0
+    ticks = {r: min(float(v), cap) for r, v in sched.tick_kimg_dict.items()}
+    tick_base = min(sched.tick_kimg_base, cap)
+    why = (
+        "official table"
+        if cap >= max(sched.tick_kimg_dict.values())
+        else "official table, at most kimg/10"
+    )
+    rows.append(("tick kimg", ", ".join(f"{r}:{ticks.get(r, tick_base):g}" for r in used), why))
+    smoothing = min(PAPER_G_SMOOTHING_KIMG, cap)
+    why = (
+        "the paper's" if smoothing == PAPER_G_SMOOTHING_KIMG else "the paper's 10, at most kimg/10"
+    )
+    rows.append(("G_ema half-life kimg", f"{smoothing:g}", why))
+    rows.append(("R1 gamma", "10", "the paper's"))
+
+    g = GeneratorConfig(
+        img_resolution=resolution,
+        img_channels=img_channels,
+        z_dim=latent,
+        w_dim=latent,
+        c_dim=label_dim,
+        channel_base=base,
+        channel_max=cmax,
+        mapping_fmaps=latent,
+    )
+    d = DiscriminatorConfig(
+        img_resolution=resolution,
+        img_channels=img_channels,
+        c_dim=label_dim,
+        channel_base=base,
+        channel_max=cmax,
+    )
+    schedule = ScheduleConfig(
+        initial_resolution=initial,
+        total_kimg=total_kimg,
+        lod_training_kimg=phase,
+        lod_transition_kimg=phase,
+        minibatch_base=mb_base,
+        minibatch_dict=mb_dict,
+        tick_kimg_base=tick_base,
+        tick_kimg_dict=ticks,
+    )
+    training = TrainingConfig(g_smoothing_kimg=smoothing)
+    return Config(G=g, D=d, schedule=schedule, training=training), rows
+
+
+def format_auto_table(rows) -> str:
+    """The rows of :func:`auto_config` as an aligned text table."""
+    rows = [("setting", "value", "why"), *[tuple(r) for r in rows]]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows)

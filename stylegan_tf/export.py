@@ -38,6 +38,31 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stylegan_tf.export",
+        description="Export a generator as an inference SavedModel (and optionally TFLite).",
+    )
+    parser.add_argument("--network", required=True, help=".keras snapshot, run dir or checkpoint")
+    parser.add_argument("--out", required=True, help="SavedModel directory to create")
+    parser.add_argument("--tflite", default=None, help="also write a TFLite model here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument(
+        "--stage",
+        type=int,
+        default=None,
+        help="resolution to export (default: the imported snapshot's stage, else full)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
+    return parser
+
+
+if __name__ == "__main__":  # --help and usage errors answer before TensorFlow loads
+    from stylegan_tf.util import import_tensorflow_quietly
+
+    import_tensorflow_quietly(verbose=build_parser().parse_args().verbose)
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -371,7 +396,7 @@ def export_saved_model(
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.lexists(out_dir) and not overwrite:
         if not os.path.isdir(out_dir) or os.listdir(out_dir):
-            raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True)")
+            raise FileExistsError(f"{out_dir} exists and is not empty (overwrite=True replaces it)")
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     module = GeneratorExport(G, truncation_cutoff=truncation_cutoff, stage=stage, alpha=alpha)
@@ -414,21 +439,7 @@ def export_tflite(G, path, *, batch_size=1, truncation_cutoff=None, module=None)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m stylegan_tf.export",
-        description="Export a generator as an inference SavedModel (and optionally TFLite).",
-    )
-    parser.add_argument("--network", required=True, help=".keras snapshot, run dir or checkpoint")
-    parser.add_argument("--out", required=True, help="SavedModel directory to create")
-    parser.add_argument("--tflite", default=None, help="also write a TFLite model here")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    parser.add_argument(
-        "--stage",
-        type=int,
-        default=None,
-        help="resolution to export (default: the imported snapshot's stage, else full)",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from stylegan_tf.files import DirLock, LockedError, os_error_message
 
     try:
@@ -445,6 +456,13 @@ def main(argv=None) -> int:
                 stage=stage,
                 alpha=alpha,
             )
+    except FileExistsError as e:
+        if e.filename is not None:  # a path through a file
+            print(f"error: {os_error_message(e)}", file=sys.stderr)
+        else:
+            print(f"error: --out {args.out} exists and is not empty (add --overwrite to replace "
+                  "it)", file=sys.stderr)  # fmt: skip
+        return 2
     except (ValueError, LockedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -472,7 +472,13 @@ def main(argv=None) -> int:
         help="a projected latent (stylegan_tf.project), repeatable: "
         "put ahead of --seeds (style-mixing: of the rows)",
     )
-    p.add_argument("--truncation-psi", type=float, default=1.0)
+    p.add_argument(
+        "--truncation-psi",
+        type=float,
+        default=1.0,
+        help="truncation psi on layers below the network's cutoff (8); default 1 = no "
+        "truncation, the untruncated generator; the official pretrained_example.py uses 0.7",
+    )
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
     p.add_argument("--class", dest="class_idx", type=int, default=None)
     p.add_argument(
@@ -500,7 +506,11 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=30, help="interpolation: frames per segment")
     p.add_argument("--space", choices=("z", "w"), default="z", help="interpolation space")
     p.add_argument("--fps", type=float, default=25.0, help="interpolation GIF frame rate")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     args = p.parse_args(argv)
+    from stylegan_tf.util import import_tensorflow_quietly
+
+    import_tensorflow_quietly(verbose=args.verbose)
 
     from stylegan_tf.loading import load_generator
 

@@ -504,9 +504,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output directory (created)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-saved-model", action="store_true", help="skip the SavedModel")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     args = parser.parse_args(argv)
     from stylegan_tf.files import DirLock, LockedError, os_error_message
+    from stylegan_tf.util import import_tensorflow_quietly
 
+    import_tensorflow_quietly(verbose=args.verbose)
     try:
         with DirLock(args.out, "import_official", inside=False):
             paths = import_official(

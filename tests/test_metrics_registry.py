@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from metrics import cache, compute_metrics, get_metric, list_metrics, registry, run_metrics
-from metrics.metric_utils import ArrayDataset
+from metrics.metric_utils import ArrayDataset, MetricOptions
 from metrics.ppl import compute_ppl
 
 
@@ -84,12 +84,9 @@ def test_command_line(tmp_path, monkeypatch, capsys, tiny_generator):
     run_dir.mkdir()
     G.save(str(run_dir / "network-snapshot-000004.keras"))
     (run_dir / "training_options.json").write_text(json.dumps({"training": {"mirror_augment": 1}}))
-    # A short PPL under the CLI's name (the registered one uses 100k samples).
-    quick = registry.Metric(
-        "ppl_wend", lambda o: {"ppl_wend": compute_ppl(o, "w", "end", num_samples=4)["ppl"]}, ""
-    )
-    monkeypatch.setitem(registry._FIXED, "ppl_wend", quick)
+    # A short PPL: --num 4 pairs instead of the official 100k.
     args = ["--network", str(run_dir), "--metrics", "ppl_wend", "--batch", "4", "--quiet"]
+    args += ["--num", "4"]
     assert run_metrics.main(args) == 0
     assert (
         run_metrics.main(args[:1] + [str(run_dir / "network-snapshot-000004.keras")] + args[2:])
@@ -101,11 +98,48 @@ def test_command_line(tmp_path, monkeypatch, capsys, tiny_generator):
     records = [json.loads(line) for line in lines]
     assert len(records) == 2 and records[0]["results"]["ppl_wend"] > 0
     assert records[0]["mirror"] is True  # from training_options.json
+    assert records[0]["num"] == 4
+    # the same 4 pairs computed directly (same seed 0, batch 4)
+    direct = compute_ppl(MetricOptions(G=G, batch_size=4, verbose=False), "w", "end", 4)
+    assert records[0]["results"]["ppl_wend"] == pytest.approx(direct["ppl"], rel=1e-4)
     assert records[0]["network"].endswith("network-snapshot-000004.keras")
     assert run_metrics.main(["--network", str(run_dir), "--metrics", "fid5"]) == 2
     with pytest.raises(FileNotFoundError):
         run_metrics.load_network(str(tmp_path / "missing.keras"))
     # A run directory loads its newest snapshot (through stylegan_tf.loading).
     G2, snapshot, found_run = run_metrics.load_network(str(run_dir))
+    assert run_metrics.main(["--network", str(run_dir), "--metrics", "fid1k", "--num", "2000"]) == 2
     assert snapshot.endswith("network-snapshot-000004.keras") and found_run == str(run_dir)
     np.testing.assert_array_equal(G2.mapping.weights[0].numpy(), G.mapping.weights[0].numpy())
+
+
+def test_num_sets_the_count_of_unnamed_metrics_only():
+    assert get_metric("ppl_wend").resolve_num() == 100_000  # official default
+    assert get_metric("ppl_zfull").resolve_num(1000) == 1000
+    assert get_metric("ls").resolve_num() == 200_000
+    assert get_metric("fid50k").resolve_num() == 50_000
+    assert get_metric("fid1k").resolve_num(1000) == 1000
+    with pytest.raises(ValueError, match="fid50k is defined by 50,000 images; for 1,000 use fid1k"):
+        get_metric("fid50k").resolve_num(1000)
+    with pytest.raises(ValueError, match="kid{N}k"):
+        get_metric("kid10k_full").resolve_num(1500)
+    with pytest.raises(ValueError, match="num must be"):
+        get_metric("ppl_wend").resolve_num(0)
+    seen = {}
+
+    def fake_ls(opts, num_samples, num_keep):
+        seen.update(num_samples=num_samples, num_keep=num_keep)
+        return {"ls_z": 1.0, "ls_w": 1.0}
+
+    import metrics.linear_separability as ls_module
+
+    original, ls_module.compute_ls = ls_module.compute_ls, fake_ls
+    try:
+        record = registry.calc_metric("ls", MetricOptions(verbose=False), num=1000)
+    finally:
+        ls_module.compute_ls = original
+    assert seen == {"num_samples": 1000, "num_keep": 500} and record["num"] == 1000
+    reals = np.random.RandomState(0).randint(0, 256, (1000, 8, 8, 3)).astype(np.uint8)
+    out = compute_metrics(TinyBankG(0), ArrayDataset(reals), "fid1k", num=1000, cache_dir=False,
+                          verbose=False, detector=MeanDetector(), batch_size=250)  # fmt: skip
+    assert set(out["results"]) == {"fid1k"}

@@ -12,7 +12,6 @@ import numpy as np
 from stylegan_tf.files import atomic_write
 
 __all__ = [
-    "append_jsonl",
     "cache_file",
     "default_cache_dir",
     "load_npz",
@@ -66,15 +65,3 @@ def _durably(write_file):
 def save_npz_atomic(path: str, **arrays) -> None:
     """Writes an npz through a temporary file and `os.replace`, so readers never see half."""
     atomic_write(path, _durably(lambda f: np.savez(f, **arrays)))
-
-
-def append_jsonl(path: str, record: dict) -> None:
-    """Appends one JSON line; the file is rewritten via a temporary file and `os.replace`."""
-    old = b""
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            old = f.read()
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
-    line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    atomic_write(path, _durably(lambda f: f.write(old + line)))

@@ -197,8 +197,8 @@ def _main(argv) -> int:
     if not os.path.exists(args.network):
         parser.error(f"--network {args.network!r} does not exist")
     import_tensorflow_quietly(verbose=args.verbose)
-    from metrics.cache import append_jsonl
     from metrics.metric_utils import MetricOptions
+    from stylegan_tf.files import append_jsonl
 
     try:
         G, snapshot, run_dir = load_network(args.network)

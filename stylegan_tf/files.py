@@ -30,6 +30,7 @@ import sys
 __all__ = [
     "temp_sibling",
     "atomic_write",
+    "append_jsonl",
     "replace_directory",
     "atomic_directory",
     "remove_stale_temps",
@@ -80,6 +81,29 @@ def atomic_write(path, write_fn) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+def append_jsonl(path, records) -> str:
+    """Append one JSON line per record (a dict, or a list of dicts) to ``path``. The file is
+    rewritten through `atomic_write` and fsynced, so a reader or a crash never sees half a line."""
+    if isinstance(records, dict):
+        records = [records]
+    path = os.fspath(path)
+    old = b""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            old = f.read()
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+    new = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(old + new)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return atomic_write(path, write)
 
 
 def replace_directory(tmp, out_dir, overwrite=False) -> str:

@@ -592,23 +592,6 @@ def save_projection(out_dir, result, i, target, settings, video_fps=10.0):
     return out_dir
 
 
-def append_jsonl(path, records):
-    """Append JSON lines to ``path`` by rewriting it atomically (a reader never sees half)."""
-    old = b""
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            old = f.read()
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
-    new = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode()
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(old + new)
-
-    return files.atomic_write(path, write)
-
-
 def _unique_names(paths):
     names, used = [], set()
     for p in paths:
@@ -793,7 +776,7 @@ def main(argv=None) -> int:
                     f"{out_dir}: lpips {rec['lpips']:.4f} (start {rec['lpips_start']:.4f}), "
                     f"psnr {rec['psnr']:.2f} dB"
                 )
-            append_jsonl(os.path.join(args.outdir, "projection.jsonl"), records)
+            files.append_jsonl(os.path.join(args.outdir, "projection.jsonl"), records)
     return 0
 
 

@@ -9,6 +9,7 @@ import pytest
 from metrics import cache, compute_metrics, get_metric, list_metrics, registry, run_metrics
 from metrics.metric_utils import ArrayDataset, MetricOptions
 from metrics.ppl import compute_ppl
+from stylegan_tf import files
 
 
 def test_names_and_patterns():
@@ -65,8 +66,8 @@ def test_compute_metrics_record():
 
 def test_append_jsonl_and_cache_files(tmp_path):
     path = tmp_path / "m.jsonl"
-    cache.append_jsonl(str(path), {"a": 1})
-    cache.append_jsonl(str(path), {"b": 2})
+    files.append_jsonl(str(path), {"a": 1})
+    files.append_jsonl(str(path), {"b": 2})
     assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a": 1}, {"b": 2}]
     f1 = cache.cache_file(str(tmp_path), "stats", {"num": 1, "mirror": False}, "ffhq")
     f2 = cache.cache_file(str(tmp_path), "stats", {"mirror": False, "num": 1}, "ffhq")

@@ -26,13 +26,15 @@ import os
 import sys
 import time
 
+from stylegan_tf import rundir
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __all__ = ["load_network", "main"]
 
 
 def _newest_snapshot(run_dir: str) -> str | None:
-    snapshots = sorted(glob.glob(os.path.join(run_dir, "network-snapshot-*.keras")))
+    snapshots = rundir.list_snapshots(run_dir)
     if snapshots:
         return snapshots[-1]
     others = sorted(glob.glob(os.path.join(run_dir, "*.keras")))
@@ -44,9 +46,9 @@ def _run_dir_of(path: str) -> str | None:
     """The run directory a snapshot, run directory or checkpoint path belongs to."""
     here = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     for candidate in (here, os.path.dirname(here)):
-        if os.path.isfile(os.path.join(candidate, "training_options.json")):
+        if os.path.isfile(os.path.join(candidate, rundir.OPTIONS_FILE)):
             return candidate
-    return here if glob.glob(os.path.join(here, "network-snapshot-*.keras")) else None
+    return here if rundir.list_snapshots(here) else None
 
 
 def load_network(path: str):
@@ -80,7 +82,7 @@ def _find_key(obj, keys):
 def _run_options(run_dir: str | None) -> dict:
     if run_dir is None:
         return {}
-    path = os.path.join(run_dir, "training_options.json")
+    path = os.path.join(run_dir, rundir.OPTIONS_FILE)
     if not os.path.isfile(path):
         return {}
     with open(path) as f:

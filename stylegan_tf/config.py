@@ -393,8 +393,8 @@ PRESETS = {
     "paper1024": _preset(1024, mirror=True),
     "paper512": _preset(512),
     "paper256": _preset(256),
-    # The bundled demo: 5,000 real MNIST digits at 32^2, 4^2 -> 32^2 on a 2-core CPU in about
-    # 5 minutes (README, Quick start). Class-conditional (the digits' labels; official LabelConcat / LabelSwitch):
+    # The bundled demo: 5,000 real MNIST digits at 32^2, 4^2 -> 32^2 on a 2-core CPU in
+    # minutes (README, Quick start, gives the measured time). Class-conditional (the digits' labels; official LabelConcat / LabelSwitch):
     # unconditional runs of this budget collapsed to one or two digits at 32^2. Shorter phases
     # with longer fade-ins (4 + 10 kimg), lr 0.002 and a 1 kimg G_ema half-life fit the short
     # schedule; R1 gamma stays at the official 10.

@@ -450,7 +450,10 @@ def import_official(pkl_path, out_dir, *, overwrite=False, saved_model=True) -> 
     them; ``saved_model/`` is the inference SavedModel of G_ema.
     """
     nets = split_networks(load_official_pickle(pkl_path))
-    from stylegan_tf.export import export_saved_model  # TensorFlow: after the cheap checks
+    from stylegan_tf.util import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # TensorFlow only after the pickle is read and checked
+    from stylegan_tf.export import export_saved_model
     from stylegan_tf.files import atomic_directory
 
     out_dir = os.path.abspath(os.fspath(out_dir))
@@ -507,9 +510,9 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     args = parser.parse_args(argv)
     from stylegan_tf.files import DirLock, LockedError, os_error_message
-    from stylegan_tf.util import import_tensorflow_quietly
+    from stylegan_tf.util import quiet_tensorflow
 
-    import_tensorflow_quietly(verbose=args.verbose)
+    quiet_tensorflow(args.verbose)  # TensorFlow itself is imported after the pickle is read
     try:
         with DirLock(args.out, "import_official", inside=False):
             paths = import_official(

@@ -181,20 +181,14 @@ class _TorchPickler(pickle.Pickler):
 
 
 def _with_fake_torch(fn):
-    saved = {n: sys.modules.get(n) for n in ("torch", "torch._utils")}
+    from tests.official_pickle import fake_modules
+
     torch = types.ModuleType("torch")
     torch.FloatStorage = FloatStorage
     utils = types.ModuleType("torch._utils")
     utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    sys.modules.update({"torch": torch, "torch._utils": utils})
-    try:
+    with fake_modules({"torch": torch, "torch._utils": utils}):
         return fn()
-    finally:
-        for n, m in saved.items():
-            if m is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = m
 
 
 def write_torch_zip(path, obj, storages: dict, script=False):

@@ -6,6 +6,7 @@ The architecture is a :class:`Spec` (resolution, latent size, ``fmap_base`` / ``
 mapping depth, ``lod``); the default is the tiny 16² network, :data:`NARROW_1024` a 1024² one with
 at most 32 feature maps (official ``fmap_base=2048, fmap_max=32``)."""
 
+import contextlib
 import dataclasses
 import math
 import pickle
@@ -78,28 +79,33 @@ _FakeNetwork.__qualname__ = "Network"
 _FakeNetwork.__name__ = "Network"
 
 
-def dump_official(obj, path, protocol=4):
-    """Pickle with the fake ``dnnlib`` modules present, and remove them again afterwards."""
-    names = ["dnnlib", "dnnlib.tflib", "dnnlib.tflib.network"]
-    saved = {n: sys.modules.get(n) for n in names}
-    mod = types.ModuleType("dnnlib.tflib.network")
-    mod.Network = _FakeNetwork
-    sys.modules.update(
-        {
-            "dnnlib": types.ModuleType("dnnlib"),
-            "dnnlib.tflib": types.ModuleType("dnnlib.tflib"),
-            "dnnlib.tflib.network": mod,
-        }
-    )
+@contextlib.contextmanager
+def fake_modules(modules: dict):
+    """Put stand-in modules into ``sys.modules`` for the block (so that pickle can name their
+    classes), then restore whatever was there before."""
+    saved = {n: sys.modules.get(n) for n in modules}
+    sys.modules.update(modules)
     try:
-        with open(path, "wb") as f:
-            pickle.dump(obj, f, protocol=protocol)
+        yield
     finally:
         for n, m in saved.items():
             if m is None:
                 sys.modules.pop(n, None)
             else:
                 sys.modules[n] = m
+
+
+def dump_official(obj, path, protocol=4):
+    """Pickle with the fake ``dnnlib`` modules present, and remove them again afterwards."""
+    mod = types.ModuleType("dnnlib.tflib.network")
+    mod.Network = _FakeNetwork
+    dnnlib = {
+        "dnnlib": types.ModuleType("dnnlib"),
+        "dnnlib.tflib": types.ModuleType("dnnlib.tflib"),
+        "dnnlib.tflib.network": mod,
+    }
+    with fake_modules(dnnlib), open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=protocol)
 
 
 def network(name, variables, components=None, static_kwargs=None, src="", func=""):

@@ -56,6 +56,38 @@ def test_help_does_not_import_tensorflow(kind, target):
     assert not state["tf"] and not state["keras"], f"{target} --help imported TensorFlow"
 
 
+_ENTRY_HELP = """
+import importlib, json, sys
+module, attr = sys.argv[1].split(":")
+code = None
+try:  # what the installed console script does: from module import main; sys.exit(main())
+    code = getattr(importlib.import_module(module), attr)(["--help"])
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
+"""
+
+
+def _console_scripts():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    lines = cfg["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict((part.strip() for part in line.split("=")) for line in lines)
+
+
+@pytest.mark.parametrize("script", sorted(_console_scripts()))
+def test_installed_script_help_does_not_import_tensorflow(script):
+    entry = _console_scripts()[script]
+    proc = subprocess.run([sys.executable, "-c", _ENTRY_HELP, entry], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert state["code"] in (0, None) and "usage:" in proc.stdout
+    assert not state["tf"] and not state["keras"], f"{script} ({entry}) --help imported TensorFlow"
+
+
 _IMPORT_TF = """
 import sys
 import os

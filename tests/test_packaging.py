@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = {
     "stylegan-train": "run_training:main",
     "stylegan-dataset": "datasets.dataset_tool:main",
-    "stylegan-export": "stylegan_tf.export:main",
+    "stylegan-export": "stylegan_tf.export_cli:main",
     "stylegan-generate": "stylegan_tf.generate:main",
     "stylegan-project": "stylegan_tf.project:main",
     "stylegan-import": "stylegan_tf.import_official:main",

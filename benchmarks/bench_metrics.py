@@ -3,7 +3,11 @@
     .venv/bin/python benchmarks/bench_metrics.py --images 64 --batch 32
 
 Times `--images` images (after one warm-up batch that compiles the function) and
-extrapolates linearly to seconds per 1,000 images (per 1,000 pairs for LPIPS).
+extrapolates linearly to seconds per 1,000 images (per 1,000 pairs for LPIPS). For Inception it
+also prints the FLOPs per image counted from the compiled graph (as `bench_training.py` counts
+them: 2 per multiply-accumulate of every convolution and matrix product), the machine's 3x3
+convolution rate measured in the same process right after, and the fraction of that rate the
+forward reaches.
 """
 
 from __future__ import annotations
@@ -42,13 +46,23 @@ def main() -> None:
         f"inception: {args.images} images {r}x{r} (batch {args.batch}) in {dt:.2f} s -> "
         f"{dt / args.images * 1000:.1f} s per 1k images ({args.images / dt:.1f} img/s)"
     )
+    import tensorflow as tf
+    from bench_training import _conv_rate, count_graph
+
+    spec = tf.TensorSpec([args.batch, r, r, 3], tf.uint8)
+    flops, _ = count_graph(extractor._fn.get_concrete_function(spec).graph)
+    per_image = flops / args.batch
+    rate = _conv_rate(tf, 2, 10)
+    reached = args.images / dt * per_image / 1e9
+    print(
+        f"inception: {per_image / 1e9:.2f} GFLOP per image counted -> {reached:.1f} GFLOP/s; "
+        f"3x3 conv rate {rate:.1f} GFLOP/s; forward / conv rate {reached / rate:.0%}"
+    )
 
     lpips = get_lpips(None)
     s = args.lpips_size
     x0 = rnd.uniform(-1, 1, (args.batch, s, s, 3)).astype(np.float32)
     x1 = np.clip(x0 + 0.01 * rnd.randn(*x0.shape), -1, 1).astype(np.float32)
-    import tensorflow as tf
-
     fn = tf.function(lambda a, b: lpips([a, b]))
     fn(x0, x1)  # compile
     reps = max(1, args.images // args.batch)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=256, help="input size of the reals")
     parser.add_argument("--lpips-size", type=int, default=128, help="PPL crop size")
     args = parser.parse_args()
+    print(f"command: python benchmarks/bench_metrics.py {shlex.join(sys.argv[1:])}", flush=True)
 
     from metrics.inception import InceptionFeatures
     from metrics.ppl import get_lpips

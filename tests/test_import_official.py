@@ -1,7 +1,7 @@
-"""Importer of official StyleGAN pickles: structure, safety, and numeric parity with a numpy
-re-derivation of the official ``G_style`` (NCHW, official variable layouts, docs/official-semantics.md#layers)."""
+"""Importer of official StyleGAN pickles: structure, safety, and numeric parity with the float64
+numpy re-derivation of the official ``G_style`` in ``tests/numpy_official.py`` (official variable
+layouts, docs/official-semantics.md#layers)."""
 
-import math
 import os
 import pickle
 
@@ -9,87 +9,18 @@ import numpy as np
 import pytest
 
 from stylegan_tf import import_official as imp
+from tests import numpy_official
 from tests.official_pickle import (
     FMAP_BASE,
     FMAP_MAX,
     LATENT,
-    LRMUL,
     MAP_LAYERS,
     RES,
-    SQRT2,
     dump_official,
     generator_network,
     official_generator_vars,
     official_pickle,
 )
-
-# ---------------------------------------------------------------------------------------------
-# Independent numpy forward of the official G_style (NCHW, official layouts).
-
-
-def _lrelu(x):
-    return np.where(x >= 0, x, 0.2 * x)
-
-
-def _conv3x3(x, w):
-    """NCHW 'SAME' cross-correlation with w [3, 3, in, out] (tf.nn.conv2d semantics)."""
-    n, c, h, wd = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    out = np.zeros((n, w.shape[3], h, wd))
-    for dy in range(3):
-        for dx in range(3):
-            out += np.einsum("nchw,co->nohw", xp[:, :, dy : dy + h, dx : dx + wd], w[dy, dx])
-    return out
-
-
-def _blur(x):
-    k = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
-    h, w = x.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    return sum(k[dy, dx] * xp[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
-
-
-def numpy_official_G(gv, z, psi=0.7, cutoff=8):
-    m, s, own = gv["mapping"], gv["synthesis"], gv["own"]
-    x = z.astype(np.float64)
-    x = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True) + 1e-8)
-    for i in range(MAP_LAYERS):
-        W = m[f"Dense{i}/weight"].astype(np.float64)
-        x = _lrelu(x @ (W * SQRT2 / math.sqrt(W.shape[0]) * LRMUL) + m[f"Dense{i}/bias"] * LRMUL)
-    num_layers = 2 * int(math.log2(RES)) - 2
-    dl = np.repeat(x[:, None], num_layers, axis=1)
-    avg = own["dlatent_avg"].astype(np.float64)
-    coefs = np.where(np.arange(num_layers) < cutoff, psi, 1.0)[None, :, None]
-    dl = avg + (dl - avg) * coefs
-
-    def epilogue(x, idx, scope):
-        c = x.shape[1]
-        x = x + s[f"noise{idx}"] * s[f"{scope}/Noise/weight"][None, :, None, None]
-        x = _lrelu(x + s[f"{scope}/bias"][None, :, None, None])
-        x = x - x.mean(axis=(2, 3), keepdims=True)
-        x = x / np.sqrt((x**2).mean(axis=(2, 3), keepdims=True) + 1e-8)
-        SW = s[f"{scope}/StyleMod/weight"]
-        style = dl[:, idx] @ (SW / math.sqrt(SW.shape[0])) + s[f"{scope}/StyleMod/bias"]
-        return x * (style[:, :c, None, None] + 1) + style[:, c:, None, None]
-
-    def conv(x, W):
-        return _conv3x3(x, W * SQRT2 / math.sqrt(9 * W.shape[2]))
-
-    n = z.shape[0]
-    x = np.tile(s["4x4/Const/const"], (n, 1, 1, 1)).astype(np.float64)
-    x = epilogue(x, 0, "4x4/Const")
-    x = epilogue(conv(x, s["4x4/Conv/weight"]), 1, "4x4/Conv")
-    for stage in range(3, int(math.log2(RES)) + 1):
-        R = 2**stage
-        up = x.repeat(2, axis=2).repeat(2, axis=3)  # nearest (non-fused below 128^2)
-        x = epilogue(
-            _blur(conv(up, s[f"{R}x{R}/Conv0_up/weight"])), 2 * stage - 4, f"{R}x{R}/Conv0_up"
-        )
-        x = epilogue(conv(x, s[f"{R}x{R}/Conv1/weight"]), 2 * stage - 3, f"{R}x{R}/Conv1")
-    W = s["ToRGB_lod0/weight"][0, 0]  # [C, 3], gain 1
-    rgb = np.einsum("nchw,co->nohw", x, W / math.sqrt(W.shape[0]))
-    return rgb + s["ToRGB_lod0/bias"][None, :, None, None]  # NCHW
-
 
 # ---------------------------------------------------------------------------------------------
 
@@ -114,13 +45,12 @@ def test_import_reproduces_numpy_official_forward(imported):
     G = keras.saving.load_model(paths["G_ema"], compile=False)
     assert (G.img_resolution, G.z_dim, G.w_dim, G.c_dim) == (RES, LATENT, LATENT, 0)
     z = np.random.RandomState(5).randn(3, LATENT).astype(np.float32)
-    ref = numpy_official_G(gv, z, psi=0.7, cutoff=8)
+    ref = numpy_official.generator(gv, z, psi=0.7, cutoff=8)  # NHWC
     ours = np.asarray(G(z, truncation_psi=0.7, truncation_cutoff=8, noise_mode="const"))
-    ours = ours.transpose(0, 3, 1, 2)
     err = np.abs(ours - ref).max()
     assert err < 1e-4 * max(1.0, np.abs(ref).max()), err
     # Without truncation it differs (the test is sensitive to dlatent_avg and psi).
-    ref1 = numpy_official_G(gv, z, psi=1.0)
+    ref1 = numpy_official.generator(gv, z, psi=1.0)
     assert np.abs(ref1 - ref).max() > 1e-2
 
 

@@ -56,6 +56,17 @@ def test_equalized_conv(k):
     np.testing.assert_allclose(to_np(layer(x)), ref, rtol=1e-4, atol=1e-5)
 
 
+def test_up_conv_on_the_low_resolution_grid_equals_nearest_up_then_conv():
+    # upscale2d_conv2d computes four 2x2 phase convolutions and interleaves them; non-square
+    # input, so a swapped row/column phase would show.
+    x = _x(3, 5, 7, 4)
+    w = _x(3, 3, 4, 6)
+    got = to_np(L.upscale2d_conv2d(x, w))
+    want = np_conv_same(np_upscale(to_np(x)), to_np(w))
+    assert got.shape == (3, 10, 14, 6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
+
+
 def test_fused_up_equals_nearest_up_and_flipped_kernel_conv():
     x = _x(2, 8, 8, 4)
     fused = L.EqualizedConv2D(5, 3, resample="up", fused=True, use_bias=False)

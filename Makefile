@@ -26,6 +26,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+# Training step and G inference: img/s, counted FLOPs, this machine's conv rate (README).
+bench: setup
+	$(PY) benchmarks/bench_training.py --resolutions 32,64
+
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 

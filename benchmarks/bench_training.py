@@ -10,8 +10,11 @@ For every resolution this measures, in one process:
   convolution, depthwise convolution and matrix product, forward and backward (elementwise ops
   are not counted);
 * the machine's 3x3 convolution rate: a TF ``Conv2D`` 128 -> 128 at 32^2, batch 16, NHWC, timed
-  in the same process, between the steps (so a loaded machine loads both);
-* the ratio ``img/s * FLOPs/img / conv rate``: the fraction of the conv rate the step reaches.
+  in the same process, alternately with the measured calls (one conv after each timed step or
+  inference), so that both sample the same minutes of a machine whose speed drifts; the table's
+  conv column is the rate measured alongside the training steps;
+* the ratio ``img/s * FLOPs/img / conv rate``: the fraction of the conv rate the step (and
+  G inference, against the conv rate measured alongside it) reaches.
 
 Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones. The
 default configuration is the issue-14 benchmark: StyleGAN v1 at a quarter of the official width
@@ -179,14 +182,38 @@ def _median_seconds(fn, warmup, steps):
     return statistics.median(times)
 
 
-def _conv_rate(tf, warmup, steps):
-    """GFLOP/s of a 3x3 Conv2D 128 -> 128 at 32^2, batch 16, NHWC (float32)."""
+_CONV_FLOP = 2 * 16 * 32 * 32 * 128 * 9 * 128
+
+
+def _conv_probe(tf):
+    """A 3x3 Conv2D 128 -> 128 at 32^2, batch 16, NHWC (float32), traced and run once."""
     x = tf.random.stateless_normal([16, 32, 32, 128], [0, 1])
     w = tf.random.stateless_normal([3, 3, 128, 128], [0, 2])
     conv = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
     conv(x, w).numpy()
-    secs = _median_seconds(lambda: conv(x, w).numpy(), warmup, steps)
-    return 2 * 16 * 32 * 32 * 128 * 9 * 128 / secs / 1e9
+    return lambda: conv(x, w).numpy()
+
+
+def _conv_rate(tf, warmup, steps):
+    """GFLOP/s of the probe conv alone: median of ``steps`` calls after ``warmup``."""
+    probe = _conv_probe(tf)
+    return _CONV_FLOP / _median_seconds(probe, warmup, steps) / 1e9
+
+
+def _interleaved(fn, probe, warmup, steps):
+    """Median seconds of ``fn`` and the conv rate (GFLOP/s) of ``probe``, timed alternately:
+    after each timed call of ``fn`` the probe runs once, so both sample the same minutes of a
+    machine whose speed drifts."""
+    for _ in range(warmup):
+        fn()
+        probe()
+    fn_times, probe_times = [], []
+    for _ in range(steps):
+        for f, times in ((fn, fn_times), (probe, probe_times)):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(fn_times), _CONV_FLOP / statistics.median(probe_times) / 1e9
 
 
 def _config(args):
@@ -266,8 +293,8 @@ def measure(args):
         trace_s = time.perf_counter() - t0
         concrete = step_fn.get_concrete_function(dist_reals, labels, tf.constant(0, tf.int64))
         train_flops, census = count_graph(concrete.graph)
-        conv_before = _conv_rate(tf, 1, args.steps)
-        train_s = _median_seconds(train_once, args.warmup, args.steps)
+        probe = _conv_probe(tf)
+        train_s, conv_train = _interleaved(train_once, probe, args.warmup, args.steps)
         row = {
             "resolution": stage,
             "train_img_per_sec": args.batch / train_s,
@@ -275,7 +302,9 @@ def measure(args):
             "train_ops": sum(census.values()),
             "train_census": dict(sorted(census.items(), key=lambda kv: -kv[1])[:12]),
             "trace_sec": trace_s,
+            "conv_gflop_per_sec": conv_train,
         }
+        row["train_ratio"] = row["train_img_per_sec"] * row["train_gflop_per_img"] / conv_train
         if not args.no_infer:
             z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
             c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
@@ -286,21 +315,15 @@ def measure(args):
 
             infer(z).numpy()
             infer_flops, _ = count_graph(infer.get_concrete_function(z).graph)
-            infer_s = _median_seconds(
-                lambda infer=infer, z=z: infer(z).numpy(), args.warmup, args.steps
+            infer_s, conv_infer = _interleaved(
+                lambda infer=infer, z=z: infer(z).numpy(), probe, args.warmup, args.steps
             )
             row["infer_img_per_sec"] = args.batch / infer_s
             row["infer_gflop_per_img"] = infer_flops / args.batch / 1e9
-        conv_after = _conv_rate(tf, 1, args.steps)
-        row["conv_gflop_per_sec"] = statistics.median([conv_before, conv_after])
-        row["train_ratio"] = (
-            row["train_img_per_sec"] * row["train_gflop_per_img"] / row["conv_gflop_per_sec"]
-        )
+            row["infer_conv_gflop_per_sec"] = conv_infer
+            row["infer_ratio"] = row["infer_img_per_sec"] * row["infer_gflop_per_img"] / conv_infer
         infer_cols = f"{'-':>11} {'-':>9} {'-':>6}"
         if "infer_img_per_sec" in row:
-            row["infer_ratio"] = (
-                row["infer_img_per_sec"] * row["infer_gflop_per_img"] / row["conv_gflop_per_sec"]
-            )
             infer_cols = (
                 f"{row['infer_img_per_sec']:>11.1f} {row['infer_gflop_per_img']:>9.3f} "
                 f"{row['infer_ratio']:>6.0%}"
@@ -342,6 +365,7 @@ def compare(args, argv):
         "train_img_per_sec",
         "train_ratio",
         "infer_img_per_sec",
+        "infer_ratio",
         "conv_gflop_per_sec",
         "train_ops",
     ]

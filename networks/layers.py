@@ -132,6 +132,31 @@ def upscale2d_conv2d(x, kernel):
     return ops.reshape(ops.stack(rows, axis=2), [-1, 2 * h, 2 * w_, c_out])
 
 
+def four_tap_sum(w):
+    """Pad a 3x3 kernel to 5x5 and sum its four 1-pixel shifts: the 4x4 kernel of the official
+    fused resampling convolutions."""
+    w = ops.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
+    return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
+
+
+def conv2d_downscale2d(x, kernel):
+    """``downscale2d(conv2d(x, kernel))`` for a 3x3 kernel, computed on the low-resolution grid.
+
+    A 3x3 conv followed by 2x2 averaging is a stride-2 conv with the 4x4 kernel
+    ``four_tap_sum(kernel) / 4`` (the official fused form), and that is a 2x2 'valid' conv of the
+    zero-padded input rearranged space-to-depth (each 2x2 block of pixels becomes one pixel with
+    4x the channels). The same map up to float32 summation order, with 16 instead of 36
+    multiply-adds per output pixel and channel pair; H and W must be even.
+    """
+    h, w_, c = x.shape[1] // 2 + 1, x.shape[2] // 2 + 1, x.shape[3]
+    k = four_tap_sum(kernel) * 0.25  # [4, 4, C, C_out], tap 2p + r
+    k = ops.reshape(k, [2, 2, 2, 2, c, kernel.shape[-1]])  # [p, r, q, s, C, C_out]
+    k = ops.reshape(ops.transpose(k, [0, 2, 1, 3, 4, 5]), [2, 2, 4 * c, kernel.shape[-1]])
+    xp = ops.reshape(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), [-1, h, 2, w_, 2, c])
+    xs = ops.reshape(ops.transpose(xp, [0, 1, 3, 2, 4, 5]), [-1, h, w_, 4 * c])
+    return conv2d(xs, k, padding="valid")
+
+
 def blur2d(x, taps=(1, 2, 1)):
     """Depthwise [1,2,1] x [1,2,1] / 16 blur with zero 'same' padding (official ``blur2d``)."""
     k1 = blur_kernel_1d(taps)
@@ -257,10 +282,12 @@ class EqualizedConv2D(keras.layers.Layer):
         the official transposed convolution with the padded, 4-tap-summed kernel. A transposed
         convolution applies the kernel rotated by 180 degrees, so the fused map equals
         nearest-up + conv with the *flipped* kernel, not with the same kernel: the official
-        networks (and their pretrained weights) use the fused form for outputs >= 128^2.
+        networks (and their pretrained weights) use the fused form for outputs >= 128^2. Both
+        are computed by :func:`upscale2d_conv2d` on the low-resolution grid.
       * ``"down"``: conv then 2x2 box downsampling (official ``conv2d_downscale2d``). The fused
-        form (a strided conv with the padded, 4-tap-summed kernel / 4) is the same map; it is
-        used for inputs >= 128^2 as in the official code.
+        form (a strided conv with the padded, 4-tap-summed kernel / 4) is the same map; the
+        official code uses it for inputs >= 128^2. Both are computed by
+        :func:`conv2d_downscale2d` on the low-resolution grid.
 
     The kernel is stored raw as ``[k, k, in, out]`` (the official layout). A bias, if any, is
     added after the (optional) resampling and activation is applied last.
@@ -321,22 +348,15 @@ class EqualizedConv2D(keras.layers.Layer):
         """The effective kernel ``raw * gain / sqrt(fan_in) * lr_multiplier``, [k, k, in, out]."""
         return ops.cast(self.kernel, dtype) * self.weight_scale
 
-    @staticmethod
-    def _four_tap_sum(w):
-        # Pad the 3x3 kernel to 5x5 and sum its four 1-pixel shifts: a 4x4 kernel.
-        w = ops.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
-        return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
-
     def call(self, x):
         w = self.scaled_kernel(x.dtype)
-        if self.resample == "up" and self.fused:
-            # Transposed conv, stride 2; Keras/TF kernel layout for it is [k, k, out, in].
-            w = ops.transpose(self._four_tap_sum(w), [0, 1, 3, 2])
-            x = ops.conv_transpose(x, w, strides=2, padding="same")
+        if self.resample == "up" and self.kernel_size == 3:
+            # The fused (transposed) form applies the kernel rotated by 180 degrees.
+            x = upscale2d_conv2d(x, ops.flip(w, axis=(0, 1)) if self.fused else w)
         elif self.resample == "up":
-            x = upscale2d_conv2d(x, w) if self.kernel_size == 3 else conv2d(upscale2d(x), w)
-        elif self.resample == "down" and self.fused:
-            x = ops.conv(x, self._four_tap_sum(w) * 0.25, strides=2, padding="same")
+            x = conv2d(upscale2d(x), w)
+        elif self.resample == "down" and self.kernel_size == 3:
+            x = conv2d_downscale2d(x, w)  # the fused form is the same map
         elif self.resample == "down":
             x = downscale2d(conv2d(x, w))
         else:

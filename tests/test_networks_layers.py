@@ -67,6 +67,18 @@ def test_up_conv_on_the_low_resolution_grid_equals_nearest_up_then_conv():
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
 
 
+def test_down_conv_on_the_low_resolution_grid_equals_conv_then_average():
+    # conv2d_downscale2d: space-to-depth and a 2x2 conv; non-square input, so swapped row and
+    # column taps would show.
+    x = _x(3, 6, 10, 4)
+    w = _x(3, 3, 4, 5)
+    got = to_np(L.conv2d_downscale2d(x, w))
+    full = np_conv_same(to_np(x), to_np(w))
+    want = full.reshape(3, 3, 2, 5, 2, 5).mean(axis=(2, 4))
+    assert got.shape == (3, 3, 5, 5)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
+
+
 def test_fused_up_equals_nearest_up_and_flipped_kernel_conv():
     x = _x(2, 8, 8, 4)
     fused = L.EqualizedConv2D(5, 3, resample="up", fused=True, use_bias=False)

@@ -3,7 +3,7 @@
 The training step spends most of its time in convolutions, and on CPU (oneDNN) TensorFlow's
 two gradient kernels run well below its forward ``Conv2D``: at the step's shapes
 ``Conv2DBackpropInput`` reached 0.4-0.85 and ``Conv2DBackpropFilter`` 0.6-0.75 of the forward
-rate per FLOP (``benchmarks/bench_conv_grad.py``). Both gradients are themselves convolutions:
+rate per FLOP (``benchmarks/bench_convs.py``). Both gradients are themselves convolutions:
 
 * input gradient: the output gradient convolved with the kernel rotated by 180 degrees and its
   in/out axes swapped ('same' for a 'same' conv; for a 'valid' conv, 'valid' on the output

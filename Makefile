@@ -23,8 +23,10 @@ $(STAMP): setup.cfg pyproject.toml Makefile constraints.txt
 demo: setup
 	$(PY) run_training.py --outdir runs/demo
 
+# Two pytest workers (pytest-xdist): most of the suite's time is single-threaded tracing and
+# subprocess start-up, so two workers use a 2-core machine's second core.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 # Training step and G inference: img/s, counted FLOPs, this machine's conv rate (README).
 bench: setup

@@ -24,6 +24,12 @@ from stylegan_tf.config import GeneratorConfig, get_preset
 RNG = np.random.RandomState(7)
 
 
+@pytest.fixture(autouse=True)
+def _same_data_in_any_order():
+    # Each test draws the same inputs however the tests are ordered or split across workers.
+    RNG.seed(7)
+
+
 def _count(model):
     return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 

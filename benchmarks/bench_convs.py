@@ -21,24 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _median_ms(fn, iters):
-    fn()
-    fn()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def _shape(text):
@@ -100,13 +87,14 @@ def main(argv=None) -> int:
     print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, __file__, *argv]))
 
     import tensorflow as tf
+    from bench_training import _median_seconds
 
     print(f"{'shape':>12} {'kernel':<34} {'ms':>8} {'GFLOP/s':>8}")
     for n, r, c in args.shapes:
         flop = 2 * n * r * r * 9 * c * c
         for name, fn in _kernels(n, r, c).items():
             compiled = tf.function(fn)
-            ms = _median_ms(lambda compiled=compiled: compiled().numpy(), args.iters)
+            ms = 1e3 * _median_seconds(lambda compiled=compiled: compiled().numpy(), 2, args.iters)
             print(f"{f'{n}x{r}x{c}':>12} {name:<34} {ms:8.2f} {flop / ms / 1e6:8.1f}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0

@@ -8,10 +8,9 @@ plain convolution computes, up to float32 rounding."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_helpers import tiny_config
+from training_helpers import step_setup, tiny_config
 
 import training.conv_grad as conv_grad
-from training.loop import _adam, build_networks
 from training.step import distribute_reals, make_train_step
 
 
@@ -88,15 +87,8 @@ def _step_result(fast, monkeypatch):
     if not fast:
         monkeypatch.setattr(conv_grad, "conv2d", lambda a, w, p: tf.nn.conv2d(a, w, 1, p.upper()))
     tf.keras.utils.set_random_seed(5)
-    G, D, G_ema = build_networks(cfg, False)
-    G_opt, D_opt = _adam(cfg.training, False), _adam(cfg.training, False)
-    G_opt.build(G.trainable_variables)
-    D_opt.build(D.trainable_variables)
-    G_opt.learning_rate.assign(0.001)
-    D_opt.learning_rate.assign(0.001)
-    alpha = tf.Variable(0.5, trainable=False)
-    nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False)
-    strategy = tf.distribute.get_strategy()
+    strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite = step_setup(cfg)
+    alpha.assign(0.5)
     fn = make_train_step(strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite, stage=8,
                          batch=8, training_cfg=cfg.training, seed=1)  # fmt: skip
     reals = tf.constant(np.random.RandomState(0).randint(0, 256, (8, 8, 8, 3)).astype(np.uint8))

@@ -4,25 +4,12 @@ updates, non-finite gradients skip the update and are counted, mixed precision r
 import numpy as np
 import pytest
 import tensorflow as tf
+from training_helpers import step_setup as _setup
 from training_helpers import tiny_config
 
-from training.loop import _adam, build_networks
 from training.step import distribute_reals, ema_beta, make_train_step
 
 BATCH = 8
-
-
-def _setup(cfg, mixed_precision=False):
-    strategy = tf.distribute.get_strategy()
-    G, D, G_ema = build_networks(cfg, mixed_precision)
-    G_opt, D_opt = _adam(cfg.training, mixed_precision), _adam(cfg.training, mixed_precision)
-    G_opt.build(G.trainable_variables)
-    D_opt.build(D.trainable_variables)
-    G_opt.learning_rate.assign(0.001)
-    D_opt.learning_rate.assign(0.001)
-    alpha = tf.Variable(1.0, trainable=False)
-    nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False)
-    return strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite
 
 
 def _reals(stage, seed=0):

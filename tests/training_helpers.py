@@ -117,3 +117,22 @@ def assert_checkpoints_close(a: dict, b: dict, rtol=1e-4, atol=1e-5, skip=()):
         elif not np.array_equal(x, y):
             bad.append((key, "differs"))
     assert not bad, f"{len(bad)} of {len(a)} variables differ, e.g. {bad[:5]}"
+
+
+def step_setup(cfg, mixed_precision=False):
+    """``(strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite)`` for ``make_train_step``:
+    fresh networks of ``cfg``, built Adam optimizers at lr 0.001, alpha 1."""
+    import tensorflow as tf
+
+    from training.loop import _adam, build_networks
+
+    strategy = tf.distribute.get_strategy()
+    G, D, G_ema = build_networks(cfg, mixed_precision)
+    G_opt, D_opt = _adam(cfg.training, mixed_precision), _adam(cfg.training, mixed_precision)
+    G_opt.build(G.trainable_variables)
+    D_opt.build(D.trainable_variables)
+    G_opt.learning_rate.assign(0.001)
+    D_opt.learning_rate.assign(0.001)
+    alpha = tf.Variable(1.0, trainable=False)
+    nonfinite = tf.Variable([0, 0], dtype=tf.int64, trainable=False)
+    return strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite

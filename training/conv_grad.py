@@ -1,9 +1,10 @@
 """Stride-1 convolutions whose gradients run as forward convolutions (TensorFlow).
 
 The training step spends most of its time in convolutions, and on CPU (oneDNN) TensorFlow's
-two gradient kernels run well below its forward ``Conv2D``: at the step's shapes
-``Conv2DBackpropInput`` reached 0.4-0.85 and ``Conv2DBackpropFilter`` 0.6-0.75 of the forward
-rate per FLOP (``benchmarks/bench_convs.py``). Both gradients are themselves convolutions:
+two gradient kernels run well below its forward ``Conv2D``. ``python benchmarks/bench_convs.py``
+on the project's 2-core machine (3x3, 128 channels at 8^2 to 32^2 and 64 at 64^2, batch 16):
+``Conv2DBackpropInput`` took 1.2-2.5x and ``Conv2DBackpropFilter`` 1.2-1.4x the time of the
+forms below. Both gradients are themselves convolutions:
 
 * input gradient: the output gradient convolved with the kernel rotated by 180 degrees and its
   in/out axes swapped ('same' for a 'same' conv; for a 'valid' conv, 'valid' on the output

@@ -121,6 +121,8 @@ def upscale2d_conv2d(x, kernel):
     float32 summation order, with 16 instead of 36 multiply-adds per input pixel and channel pair.
     """
     h, w_, c_out = x.shape[1], x.shape[2], kernel.shape[-1]
+    if h is None or w_ is None:  # unknown spatial size: the plain form
+        return conv2d(upscale2d(x), kernel)
     xp = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
     rows = []
     for a, k_row in enumerate(_two_tap_phases(kernel, 0)):
@@ -146,8 +148,10 @@ def conv2d_downscale2d(x, kernel):
     ``four_tap_sum(kernel) / 4`` (the official fused form), and that is a 2x2 'valid' conv of the
     zero-padded input rearranged space-to-depth (each 2x2 block of pixels becomes one pixel with
     4x the channels). The same map up to float32 summation order, with 16 instead of 36
-    multiply-adds per output pixel and channel pair; H and W must be even.
+    multiply-adds per output pixel and channel pair. Unknown or odd H and W take the plain form.
     """
+    if any(d is None or d % 2 for d in x.shape[1:3]):
+        return downscale2d(conv2d(x, kernel))
     h, w_, c = x.shape[1] // 2 + 1, x.shape[2] // 2 + 1, x.shape[3]
     k = four_tap_sum(kernel) * 0.25  # [4, 4, C, C_out], tap 2p + r
     k = ops.reshape(k, [2, 2, 2, 2, c, kernel.shape[-1]])  # [p, r, q, s, C, C_out]

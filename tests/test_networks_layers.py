@@ -85,6 +85,21 @@ def test_down_conv_on_the_low_resolution_grid_equals_conv_then_average():
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
 
 
+def test_low_resolution_forms_fall_back_for_unknown_or_odd_sizes():
+    import tensorflow as tf
+
+    w = _x(3, 3, 4, 5)
+    x = _x(2, 6, 5, 4)  # odd width: conv, then the 2x2 average drops the last column
+    full = np_conv_same(x, w)
+    want = full[:, :, :4].reshape(2, 3, 2, 2, 2, 5).mean(axis=(2, 4))
+    np.testing.assert_allclose(to_np(L.conv2d_downscale2d(x, w)), want, rtol=1e-5, atol=1e-5)
+    spec = tf.TensorSpec([None, None, None, 4], tf.float32)
+    up = tf.function(lambda t: L.upscale2d_conv2d(t, w), input_signature=[spec])
+    x = _x(2, 3, 4, 4)
+    want = np_conv_same(np_upscale(x), w)
+    np.testing.assert_allclose(up(x).numpy(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_fused_up_equals_nearest_up_and_flipped_kernel_conv():
     x = _x(2, 8, 8, 4)
     fused = L.EqualizedConv2D(5, 3, resample="up", fused=True, use_bias=False)

@@ -511,7 +511,7 @@ class InceptionFeatures:
         self.batch_size = int(batch_size)
         self.model = build_inception_v3()
         self.weights_path = load_inception_weights(self.model, weights)
-        self._fn = tf.function(self._features, reduce_retracing=False)
+        self._fn = tf.function(self._features, reduce_retracing=False, autograph=False)
 
     @property
     def cache_id(self) -> str:

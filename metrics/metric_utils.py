@@ -224,7 +224,7 @@ def sample_labels(rng: np.random.Generator, n: int, c_dim: int):
 
 def compile_for(G, fn: Callable) -> Callable:
     """`tf.function(fn)` when G is a Keras layer/model (fixed shapes: one trace), else `fn`."""
-    return tf.function(fn) if isinstance(G, keras.layers.Layer) else fn
+    return tf.function(fn, autograph=False) if isinstance(G, keras.layers.Layer) else fn
 
 
 def iterate_fakes(opts: MetricOptions, num: int, desc: str = "fakes") -> Iterator[np.ndarray]:

@@ -313,11 +313,15 @@ class GeneratorExport(tf.Module):
             # No Assert ops (not TFLite builtins); the interpreter checks input shapes itself.
             return {"images": synth_const(map_(z, labels, truncation_psi, check=False))}
 
+        # No AutoGraph: these functions branch on tensors only through tf.cond; tracing without
+        # the source conversion is faster.
         self._tflite_fn = tflite_serve  # traced with a fixed batch size by export_tflite
-        self.serve = tf.function(serve, input_signature=serve_sig)
-        self.mapping = tf.function(mapping, input_signature=serve_sig)
-        self.synthesis = tf.function(synthesis, input_signature=[ws_spec, seed_spec])
-        self.generate_from_seed = tf.function(from_seed, input_signature=seed_sig)
+        self.serve = tf.function(serve, input_signature=serve_sig, autograph=False)
+        self.mapping = tf.function(mapping, input_signature=serve_sig, autograph=False)
+        self.synthesis = tf.function(
+            synthesis, input_signature=[ws_spec, seed_spec], autograph=False
+        )
+        self.generate_from_seed = tf.function(from_seed, input_signature=seed_sig, autograph=False)
         # Track exactly the variables the graphs read (w_avg and RNG states are not among them).
         used = {}
         for fn in (self.serve, self.mapping, self.synthesis, self.generate_from_seed):
@@ -397,11 +401,14 @@ def export_tflite(G, path, *, batch_size=1, truncation_cutoff=None, module=None)
     psi_spec = tf.TensorSpec([], tf.float32, name="truncation_psi")
     if module.c_dim:
         c_spec = tf.TensorSpec([batch_size, module.c_dim], tf.float32, name="labels")
-        fn = tf.function(module._tflite_fn, input_signature=[z_spec, c_spec, psi_spec])
+        fn = tf.function(
+            module._tflite_fn, input_signature=[z_spec, c_spec, psi_spec], autograph=False
+        )
     else:
         fn = tf.function(
             lambda z, truncation_psi: module._tflite_fn(z, None, truncation_psi),
             input_signature=[z_spec, psi_spec],
+            autograph=False,
         )
     concrete = fn.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)

@@ -434,18 +434,18 @@ class Projector:
                 ws = tf.tile(ws, [1, num_ws, 1])
             return G.synthesis(ws, noise=list(noise_vars) if use_noise else None, noise_mode="none")
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def set_target():
             for v, f in zip(target_feats, normalized(lp.features(to_rgb(target)))):
                 v.assign(f)
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def evaluate():
             images = synth(w_var)
             mse = tf.reduce_mean(tf.square(images - target), axis=[1, 2, 3])
             return images, distance(images), mse
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def step(t, lr, noise_scale):
             # t: int32 step index (1-based for Adam's bias correction); lr, noise_scale: float32.
             w_noise = tf.random.stateless_normal(tf.shape(w_var), seed=tf.stack([seed, t]))

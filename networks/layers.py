@@ -103,59 +103,72 @@ def conv2d(x, kernel, padding="same"):
     return ops.conv(x, kernel, strides=1, padding=padding)
 
 
-def _two_tap_phases(w, axis):
-    """Nearest-neighbour 2x upsampling followed by a 3-tap filter ``w`` (along ``axis``) is, on
-    the low-resolution grid, a 2-tap filter per output phase: even outputs ``2i`` take
-    ``w0 * x[i-1] + (w1 + w2) * x[i]``, odd outputs ``2i+1`` take ``(w0 + w1) * x[i] + w2 *
-    x[i+1]``. Returns the two 2-tap kernels (even, odd)."""
-    t = [ops.take(w, i, axis=axis) for i in range(3)]
-    return ops.stack([t[0], t[1] + t[2]], axis=axis), ops.stack([t[0] + t[1], t[2]], axis=axis)
+# Phase a of nearest 2x upsampling + a 3-tap filter, on the low-resolution grid: even outputs
+# 2i take w0 * x[i-1] + (w1 + w2) * x[i], odd outputs 2i+1 take (w0 + w1) * x[i] + w2 * x[i+1].
+# _UP_TAPS[a, t, k]: how much of the 3-tap filter's tap k goes into tap t of phase a's 2-tap filter.
+_UP_TAPS = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)
+# _DOWN_TAPS[u, k]: the official fused down kernel (3x3 padded to 5x5, its four 1-pixel shifts
+# summed) has 1-D tap u = the sum of the 3-tap filter's taps k in {u - 1, u}.
+_DOWN_TAPS = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
+# As [taps, 9] matrices over the flattened 3x3 kernel: phase (a, b)'s 2x2 kernel [t, u], and
+# the fused down kernel / 4 with its 4x4 tap (2p + r, 2q + s) ordered [p, q, r, s].
+_UP_PHASE_MAPS = [
+    [np.einsum("tk,ul->tukl", _UP_TAPS[a], _UP_TAPS[b]).reshape(4, 9) for b in range(2)]
+    for a in range(2)
+]
+_S2D_MAP = 0.25 * np.einsum(
+    "prk,qsl->pqrskl", _DOWN_TAPS.reshape(2, 2, 3), _DOWN_TAPS.reshape(2, 2, 3)
+).reshape(16, 9)
+
+
+def _map_taps(kernel, matrix, shape):
+    """``sum_{k,l} matrix[t, 3k + l] * kernel[k, l]`` for every row ``t``: a fixed linear map of a
+    3x3 kernel's taps, as one matrix product (whose gradient is one matrix product too), reshaped
+    to ``shape + [in, out]``."""
+    c_in, c_out = kernel.shape[2], kernel.shape[3]
+    taps = ops.matmul(ops.cast(matrix, kernel.dtype), ops.reshape(kernel, [9, c_in * c_out]))
+    return ops.reshape(taps, [*shape, c_in, c_out])
 
 
 def upscale2d_conv2d(x, kernel):
     """``conv2d(upscale2d(x), kernel)`` for a 3x3 kernel, computed on the low-resolution grid.
 
     Each of the four output phases ``(a, b)`` (row and column parity) is a 2x2 'valid'
-    convolution of the zero-padded input with the kernel's taps summed as in
-    :func:`_two_tap_phases`; the phases are interleaved into the 2x output. The same map up to
-    float32 summation order, with 16 instead of 36 multiply-adds per input pixel and channel pair.
+    convolution of the input zero-padded on the side its taps reach (top/left for even, bottom/
+    right for odd), with the kernel's taps summed per phase (``_UP_TAPS``); the phases are
+    interleaved into the 2x output. The same map up to float32 summation order, with 16 instead
+    of 36 multiply-adds per input pixel and channel pair.
     """
     h, w_, c_out = x.shape[1], x.shape[2], kernel.shape[-1]
     if h is None or w_ is None:  # unknown spatial size: the plain form
         return conv2d(upscale2d(x), kernel)
-    xp = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
     rows = []
-    for a, k_row in enumerate(_two_tap_phases(kernel, 0)):
-        cols = [
-            conv2d(xp[:, a : a + h + 1, b : b + w_ + 1], k, padding="valid")
-            for b, k in enumerate(_two_tap_phases(k_row, 1))
-        ]
+    for a in range(2):
+        cols = []
+        for b in range(2):
+            k = _map_taps(kernel, _UP_PHASE_MAPS[a][b], [2, 2])
+            xp = ops.pad(x, [[0, 0], [1 - a, a], [1 - b, b], [0, 0]])
+            cols.append(conv2d(xp, k, padding="valid"))
         rows.append(ops.reshape(ops.stack(cols, axis=3), [-1, h, 2 * w_, c_out]))
     return ops.reshape(ops.stack(rows, axis=2), [-1, 2 * h, 2 * w_, c_out])
-
-
-def four_tap_sum(w):
-    """Pad a 3x3 kernel to 5x5 and sum its four 1-pixel shifts: the 4x4 kernel of the official
-    fused resampling convolutions."""
-    w = ops.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
-    return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
 
 
 def conv2d_downscale2d(x, kernel):
     """``downscale2d(conv2d(x, kernel))`` for a 3x3 kernel, computed on the low-resolution grid.
 
-    A 3x3 conv followed by 2x2 averaging is a stride-2 conv with the 4x4 kernel
-    ``four_tap_sum(kernel) / 4`` (the official fused form), and that is a 2x2 'valid' conv of the
+    A 3x3 conv followed by 2x2 averaging is a stride-2 conv with a 4x4 kernel: the 3x3 kernel
+    padded to 5x5, its four 1-pixel shifts summed, divided by 4 (the official fused form,
+    ``_DOWN_TAPS``). That is a 2x2 'valid' conv of the
     zero-padded input rearranged space-to-depth (each 2x2 block of pixels becomes one pixel with
-    4x the channels). The same map up to float32 summation order, with 16 instead of 36
-    multiply-adds per output pixel and channel pair. Unknown or odd H and W take the plain form.
+    4x the channels, ordered row parity, column parity, channel). The same map up to float32
+    summation order, with 16 instead of 36 multiply-adds per output pixel and channel pair.
+    Unknown or odd H and W take the plain form.
     """
     if any(d is None or d % 2 for d in x.shape[1:3]):
         return downscale2d(conv2d(x, kernel))
     h, w_, c = x.shape[1] // 2 + 1, x.shape[2] // 2 + 1, x.shape[3]
-    k = four_tap_sum(kernel) * 0.25  # [4, 4, C, C_out], tap 2p + r
-    k = ops.reshape(k, [2, 2, 2, 2, c, kernel.shape[-1]])  # [p, r, q, s, C, C_out]
-    k = ops.reshape(ops.transpose(k, [0, 2, 1, 3, 4, 5]), [2, 2, 4 * c, kernel.shape[-1]])
+    # The kernel ordered [p, q, (r, s, in), out], to match the space-to-depth channels.
+    k = ops.reshape(_map_taps(kernel, _S2D_MAP, [2, 2, 4]), [2, 2, 4 * c, kernel.shape[-1]])
     xp = ops.reshape(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), [-1, h, 2, w_, 2, c])
     xs = ops.reshape(ops.transpose(xp, [0, 1, 3, 2, 4, 5]), [-1, h, w_, 4 * c])
     return conv2d(xs, k, padding="valid")

@@ -24,9 +24,10 @@ demo: setup
 	$(PY) run_training.py --outdir runs/demo
 
 # Two pytest workers (pytest-xdist): most of the suite's time is single-threaded tracing and
-# subprocess start-up, so two workers use a 2-core machine's second core.
+# subprocess start-up, so two workers use a 2-core machine's second core. Whole files go to one
+# worker (module fixtures are built once), the longest first (tests/conftest.py LONG_FILES).
 test: setup
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # Training step and G inference: img/s, counted FLOPs, this machine's conv rate (README).
 bench: setup

@@ -17,6 +17,31 @@ if ROOT not in sys.path:
 
 SEED = 0
 
+# Test files that take a minute or more in all (training subprocesses, full-size numerics, large
+# module fixtures), longest first. `make test` hands whole files to its two pytest-xdist workers
+# in collection order (`--dist loadfile --no-loadscope-reorder`: a module's fixtures are built
+# once); starting with these keeps one worker from finishing a long file alone at the end.
+LONG_FILES = (
+    "test_training_resume.py",
+    "test_training_distributed.py",
+    "test_export.py",
+    "test_training_outputs.py",
+    "test_auto_config.py",
+    "test_numerics_full_size.py",
+    "test_training_reliability.py",
+    "test_training_step.py",
+    "test_networks_backends.py",
+    "test_project.py",
+    "test_metrics_fid.py",
+    "test_cli_quiet.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Run :data:`LONG_FILES` first, in that order; every other file keeps its place after them."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

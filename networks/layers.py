@@ -455,17 +455,30 @@ def spatial_mean(x):
     return ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
 
 
-def instance_norm(x, epsilon=1e-8):
-    """Instance normalisation over H, W without learnable affine, in float32 (official).
-
-    Two-pass: the mean is subtracted first, then the mean of the squared deviations is taken,
-    both with :func:`spatial_mean`.
-    """
-    orig_dtype = x.dtype
+def _centred_and_inverse_std(x, epsilon):
+    """``x - mean`` and ``1 / sqrt(mean((x - mean)^2) + eps)`` over H, W, in float32 (two-pass,
+    both means with :func:`spatial_mean`)."""
     x = ops.cast(x, "float32")
     x = x - spatial_mean(x)
-    x = x * ops.rsqrt(spatial_mean(ops.square(x)) + epsilon)
-    return ops.cast(x, orig_dtype)
+    return x, ops.rsqrt(spatial_mean(ops.square(x)) + epsilon)
+
+
+def instance_norm(x, epsilon=1e-8):
+    """Instance normalisation over H, W without learnable affine, in float32 (official)."""
+    centred, inv_std = _centred_and_inverse_std(x, epsilon)
+    return ops.cast(centred * inv_std, x.dtype)
+
+
+def instance_norm_modulate(x, scale, shift, epsilon=1e-8):
+    """``instance_norm(x) * scale + shift`` with ``scale``, ``shift`` ``[N, 1, 1, C]``.
+
+    Computed as ``(x - mean) * (inv_std * scale) + shift``: the per-sample, per-channel factors
+    are multiplied first, so one full-size product (and its gradient) is saved. The same map up
+    to float32 rounding; the normalisation runs in float32, the result has ``x``'s dtype.
+    """
+    centred, inv_std = _centred_and_inverse_std(x, epsilon)
+    factor = inv_std * ops.cast(scale, "float32")
+    return ops.cast(centred * factor + ops.cast(shift, "float32"), x.dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -555,11 +568,14 @@ class StyleModulation(keras.layers.Layer):
             raise ValueError("StyleModulation.build needs the w shape")
         self.dense.build(w_shape)
 
+    def scale_and_shift(self, w, dtype="float32"):
+        """``(s + 1, b)``, each ``[N, 1, 1, C]``."""
+        style = ops.cast(self.dense(w), dtype)  # [N, 2C]
+        return style[:, None, None, : self.channels] + 1.0, style[:, None, None, self.channels :]
+
     def call(self, x, w):
-        style = ops.cast(self.dense(w), x.dtype)  # [N, 2C]
-        scale = style[:, None, None, : self.channels]
-        shift = style[:, None, None, self.channels :]
-        return x * (scale + 1.0) + shift
+        scale, shift = self.scale_and_shift(w, x.dtype)
+        return x * scale + shift
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}

@@ -22,7 +22,7 @@ from networks.layers import (
     StyleModulation,
     _check_positive,
     blur2d,
-    instance_norm,
+    instance_norm_modulate,
     lerp_fade,
     upscale2d,
     use_fused,
@@ -92,8 +92,8 @@ class SynthesisLayer(keras.layers.Layer):
         if self.use_noise:
             x = self.noise(x, noise=noise, noise_mode=noise_mode)
         x = self.bias(x)
-        x = instance_norm(x)
-        return self.style(x, w)
+        # instance norm then style modulation, in one pass over x (instance_norm_modulate)
+        return instance_norm_modulate(x, *self.style.scale_and_shift(w))
 
     def get_config(self):
         return {

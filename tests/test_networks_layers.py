@@ -186,6 +186,15 @@ def test_style_modulation_plus_one():
     style = np_dense(to_np(w), to_np(layer.dense.kernel), to_np(layer.dense.bias), gain=1.0)
     ref = to_np(x) * (style[:, None, None, :4] + 1) + style[:, None, None, 4:]
     np.testing.assert_allclose(to_np(layer(x, w)), ref, rtol=1e-5, atol=1e-5)
+    # The synthesis layers normalise and modulate in one pass: the same map, float16 in and out.
+    scale, shift = layer.scale_and_shift(w)
+    x = x * 3 + 1
+    ref = np_instance_norm(to_np(x)) * (style[:, None, None, :4] + 1) + style[:, None, None, 4:]
+    got = L.instance_norm_modulate(x, scale, shift)
+    np.testing.assert_allclose(to_np(got), ref, rtol=1e-4, atol=1e-5)
+    got = L.instance_norm_modulate(tf.cast(x, tf.float16), scale, shift)
+    assert got.dtype == tf.float16
+    np.testing.assert_allclose(to_np(got), ref, rtol=1e-2, atol=1e-2)
 
 
 def test_noise_injection_modes():

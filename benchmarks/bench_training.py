@@ -16,7 +16,9 @@ For every resolution this measures, in one process:
 * the ratio ``img/s * FLOPs/img / conv rate``: the fraction of the conv rate the step (and
   G inference, against the conv rate measured alongside it) reaches.
 
-Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones. The
+Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones.
+``--profile`` also runs two steps under the TF profiler and prints the step's op time by op type
+(summed over the threads that ran the ops), the largest shares first. The
 default configuration is the issue-14 benchmark: StyleGAN v1 at a quarter of the official width
 (``channel_base`` 4096, ``channel_max`` 128: 128 channels up to 32^2, 64 at 64^2; mapping 8 x 512),
 batch 16, R1 gamma 10, fade-in alpha 0.5::
@@ -35,6 +37,7 @@ per-round after/before ratios (same machine, same minutes)::
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import shlex
@@ -64,6 +67,9 @@ def _parse(argv):
     parser.add_argument("--xla", action="store_true", help="jit_compile the step")
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--no-infer", action="store_true", help="skip G inference")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print the step's op time by op type"
+    )
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--code", default=None, help="import the project from DIR (default: here)")
     parser.add_argument("--compare", default=None, metavar="DIR", help="before/after vs DIR")
@@ -216,6 +222,45 @@ def _interleaved(fn, probe, warmup, steps):
     return statistics.median(fn_times), _CONV_FLOP / statistics.median(probe_times) / 1e9
 
 
+def _op_time_by_type(tf, fn, calls=2):
+    """Run ``fn`` ``calls`` times under the TF profiler; ``{op type: ms per call}``, summed over
+    the threads that ran the ops (kernel events are named ``name:Type``)."""
+    import glob
+    import tempfile
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    logdir = tempfile.mkdtemp(prefix="bench_training_profile_")
+    tf.profiler.experimental.start(logdir)
+    try:
+        for _ in range(calls):
+            fn()
+    finally:
+        tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
+        space.ParseFromString(f.read())
+    by_type = collections.Counter()
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" not in name or name.startswith("$"):
+                    continue
+                op_type = name.rsplit(":", 1)[1].strip()
+                # whole-function spans, not ops
+                if op_type not in ("Process", "Run") and not op_type.startswith("__inference"):
+                    by_type[op_type] += event.duration_ps / 1e9 / calls
+    return by_type
+
+
+def _print_profile(stage, by_type, top=12):
+    total = sum(by_type.values())
+    shares = ", ".join(f"{k} {v / total:.1%}" for k, v in by_type.most_common(top))
+    print(f"  {stage}^2 step op time {total:.0f} ms (all threads): {shares}", flush=True)
+
+
 def _config(args):
     from stylegan_tf.config import get_preset
 
@@ -305,6 +350,8 @@ def measure(args):
             "conv_gflop_per_sec": conv_train,
         }
         row["train_ratio"] = row["train_img_per_sec"] * row["train_gflop_per_img"] / conv_train
+        if args.profile:
+            row["train_op_ms"] = dict(_op_time_by_type(tf, train_once))
         if not args.no_infer:
             z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
             c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
@@ -335,6 +382,8 @@ def measure(args):
             f"{trace_s:>7.1f} {row['train_ops']:>6}",
             flush=True,
         )
+        if args.profile:
+            _print_profile(stage, collections.Counter(row["train_op_ms"]))
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     return results
 

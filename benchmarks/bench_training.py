@@ -230,16 +230,17 @@ def _op_time_by_type(tf, fn, calls=2):
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    logdir = tempfile.mkdtemp(prefix="bench_training_profile_")
-    tf.profiler.experimental.start(logdir)
-    try:
-        for _ in range(calls):
-            fn()
-    finally:
-        tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
-    with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
-        space.ParseFromString(f.read())
+    with tempfile.TemporaryDirectory(prefix="bench_training_profile_") as logdir:
+        tf.profiler.experimental.start(logdir)
+        try:
+            for _ in range(calls):
+                fn()
+        finally:
+            tf.profiler.experimental.stop()
+        trace = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+        with open(trace, "rb") as f:
+            space.ParseFromString(f.read())
     by_type = collections.Counter()
     for plane in space.planes:
         names = {k: v.name for k, v in plane.event_metadata.items()}

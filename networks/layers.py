@@ -158,11 +158,11 @@ def conv2d_downscale2d(x, kernel):
 
     A 3x3 conv followed by 2x2 averaging is a stride-2 conv with a 4x4 kernel: the 3x3 kernel
     padded to 5x5, its four 1-pixel shifts summed, divided by 4 (the official fused form,
-    ``_DOWN_TAPS``). That is a 2x2 'valid' conv of the
-    zero-padded input rearranged space-to-depth (each 2x2 block of pixels becomes one pixel with
-    4x the channels, ordered row parity, column parity, channel). The same map up to float32
-    summation order, with 16 instead of 36 multiply-adds per output pixel and channel pair.
-    Unknown or odd H and W take the plain form.
+    ``_DOWN_TAPS``). That is a 2x2 'valid' conv of the zero-padded input rearranged
+    space-to-depth (each 2x2 block of pixels becomes one pixel with 4x the channels, ordered row
+    parity, column parity, channel). The same map up to float32 summation order, with 16 instead
+    of 36 multiply-adds per output pixel and channel pair. Unknown or odd H and W take the plain
+    form.
     """
     if any(d is None or d % 2 for d in x.shape[1:3]):
         return downscale2d(conv2d(x, kernel))

@@ -44,7 +44,11 @@ if ROOT not in sys.path:
 
 from stylegan_tf.config import PRESETS, Config, auto_config, format_auto_table, get_preset  # noqa: E402
 from stylegan_tf.errors import UsageError  # noqa: E402
-from stylegan_tf.util import import_tensorflow_quietly, quiet_tensorflow  # noqa: E402
+from stylegan_tf.util import (  # noqa: E402
+    import_tensorflow_quietly,
+    quiet_tensorflow,
+    tune_host_allocator,
+)
 
 # Kept here (not imported) so that argument errors are reported before TensorFlow loads;
 # tests check that they equal training.distribute.STRATEGIES and training.losses.LOSSES.
@@ -342,6 +346,7 @@ def _main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         quiet_tensorflow(args.verbose)  # TensorFlow itself is imported once arguments pass
+        tune_host_allocator()
         preset = preset_name(args)
         if preset == "auto":
             if args.data is None:

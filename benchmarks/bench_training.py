@@ -16,7 +16,9 @@ For every resolution this measures, in one process:
 * the ratio ``img/s * FLOPs/img / conv rate``: the fraction of the conv rate the step (and
   G inference, against the conv rate measured alongside it) reaches.
 
-Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones.
+Every figure is the median of ``--steps`` timed calls after ``--warmup`` untimed ones. The
+process first sets up glibc's allocator as the command lines do
+(:func:`stylegan_tf.util.tune_host_allocator`; ``STYLEGAN_TF_MALLOC=default`` leaves it).
 ``--profile`` also runs two steps under the TF profiler and prints the step's op time by op type
 (summed over the threads that ran the ops), the largest shares first. The
 default configuration is the issue-14 benchmark: StyleGAN v1 at a quarter of the official width
@@ -280,6 +282,12 @@ def _config(args):
 
 
 def measure(args):
+    try:  # as the command lines do; the code under --code may predate it
+        from stylegan_tf.util import tune_host_allocator
+    except ImportError:
+        tuned = False
+    else:
+        tuned = tune_host_allocator()
     import numpy as np
     import tensorflow as tf
 
@@ -305,7 +313,8 @@ def measure(args):
     print(
         f"{name}: mapping {cfg.G.mapping_layers}x{cfg.G.mapping_fmaps}, batch {args.batch}, "
         f"R1 gamma {cfg.training.r1_gamma}, alpha {args.alpha}, xla {args.xla}, device "
-        f"{device[0].name}, code {_HERE if args.code is None else args.code}",
+        f"{device[0].name}, host allocator tuned {tuned}, "
+        f"code {_HERE if args.code is None else args.code}",
         flush=True,
     )
     header = (

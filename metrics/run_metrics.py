@@ -186,7 +186,7 @@ def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from metrics.registry import calc_metric, check_num
-    from stylegan_tf.util import import_tensorflow_quietly
+    from stylegan_tf.util import import_tensorflow_quietly, tune_host_allocator
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     try:
@@ -198,6 +198,7 @@ def _main(argv) -> int:
         parser.error(str(e).replace("num must", "--num must"))
     if not os.path.exists(args.network):
         parser.error(f"--network {args.network!r} does not exist")
+    tune_host_allocator()
     import_tensorflow_quietly(verbose=args.verbose)
     from metrics.metric_utils import MetricOptions
     from stylegan_tf.files import append_jsonl

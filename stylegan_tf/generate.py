@@ -214,7 +214,8 @@ class Renderer:
         class_idx: class of a conditional network.
         batch_size: images per forward pass. The default 1 makes every image independent of
             what else is rendered: with larger batches, float reduction order in the convolutions
-            can change (oneDNN picks kernels by batch size) and a pixel may move by one level.
+            can change (CPU and GPU kernels block their work by batch size) and a pixel may move
+            by one level.
         stage, alpha: progressive-growing stage (resolution) and fade-in; images are
             ``stage`` x ``stage`` (default: the full network).
     """
@@ -508,8 +509,9 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=float, default=25.0, help="interpolation GIF frame rate")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     args = p.parse_args(argv)
-    from stylegan_tf.util import import_tensorflow_quietly
+    from stylegan_tf.util import import_tensorflow_quietly, tune_host_allocator
 
+    tune_host_allocator()
     import_tensorflow_quietly(verbose=args.verbose)
 
     from stylegan_tf.loading import load_generator

@@ -702,8 +702,9 @@ def main(argv=None) -> int:
             return 1
 
     from stylegan_tf.loading import load_generator
-    from stylegan_tf.util import import_tensorflow_quietly
+    from stylegan_tf.util import import_tensorflow_quietly, tune_host_allocator
 
+    tune_host_allocator()
     import_tensorflow_quietly(probe_devices=True)
     try:
         G = load_generator(args.network)

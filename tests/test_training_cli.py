@@ -30,10 +30,13 @@ def test_dry_run_prints_config_and_the_official_schedule():
     assert not os.path.exists(os.path.join(ROOT, "runs", "paper1024"))
 
 
-def test_dry_run_default_is_the_mnist_demo(capsys):
+def test_dry_run_default_is_the_mnist_demo(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(run_training, "tune_host_allocator", lambda: calls.append(1))
     assert run_training.main(["--dry-run"]) == 0
     out = capsys.readouterr().out
     assert '"preset": "mnist32"' in out and "stable" in out and "fade" in out
+    assert calls == [1]  # the host allocator is set up before TensorFlow runs anything
 
 
 @pytest.fixture(scope="module")

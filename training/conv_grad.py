@@ -1,7 +1,8 @@
 """Stride-1 convolutions whose gradients run as forward convolutions (TensorFlow).
 
-The training step spends most of its time in convolutions, and on CPU (oneDNN) TensorFlow's
-two gradient kernels run well below its forward ``Conv2D``. ``python benchmarks/bench_convs.py``
+The training step spends most of its time in convolutions, and on CPU TensorFlow's two gradient
+kernels run well below its forward ``Conv2D`` (its default Eigen kernels on the project's AVX2
+machine, where TensorFlow 2.21 leaves oneDNN off). ``python benchmarks/bench_convs.py``
 on the project's 2-core machine (3x3, 128 channels at 8^2 to 32^2 and 64 at 64^2, batch 16):
 ``Conv2DBackpropInput`` took 1.2-2.5x and ``Conv2DBackpropFilter`` 1.2-1.4x the time of the
 forms below. Both gradients are themselves convolutions:
@@ -41,11 +42,13 @@ def _plain(x, w, padding="SAME"):
 def kernel_grad(x, dy, pad):
     """``d loss / d w`` of a stride-1 conv of ``x`` zero-padded by ``pad`` on every side
     ('same' for a ``k x k`` kernel: ``pad = k // 2``; 'valid': 0), given ``dy = d loss / d out``:
-    ``sum_{n,h,w} pad(x)[n, h + a, w + b, i] * dy[n, h, w, o]``."""
-    if pad:
-        x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    ``sum_{n,h,w} pad(x)[n, h + a, w + b, i] * dy[n, h, w, o]``. The zero padding is the
+    convolution's own (explicit padding), not a padded copy of ``x``."""
     out = tf.nn.conv2d(
-        tf.transpose(x, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]), strides=1, padding="VALID"
+        tf.transpose(x, [3, 1, 2, 0]),
+        tf.transpose(dy, [1, 2, 0, 3]),
+        strides=1,
+        padding=[[0, 0], [pad, pad], [pad, pad], [0, 0]] if pad else "VALID",
     )  # [in, k, k, out]
     return tf.transpose(out, [1, 2, 0, 3])
 

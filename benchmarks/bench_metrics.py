@@ -32,7 +32,9 @@ def main() -> None:
     parser.add_argument("--lpips-size", type=int, default=128, help="PPL crop size")
     args = parser.parse_args()
     print(f"command: python benchmarks/bench_metrics.py {shlex.join(sys.argv[1:])}", flush=True)
+    from stylegan_tf.util import tune_host_allocator
 
+    print(f"host allocator tuned: {tune_host_allocator()} (as the metrics command line)")
     from metrics.inception import InceptionFeatures
     from metrics.ppl import get_lpips
 

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from networks import Generator  # noqa: E402
 from stylegan_tf.config import get_preset  # noqa: E402
 from stylegan_tf.project import Projector  # noqa: E402
+from stylegan_tf.util import tune_host_allocator  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,10 +39,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10, help="timed steps per batch size")
     p.add_argument("--w-avg-samples", type=int, default=1000)
     args = p.parse_args(argv)
+    tuned = tune_host_allocator()  # as the projection command line
     cfg = get_preset(args.preset).G
     G = Generator.from_gconfig(dataclasses.replace(cfg, c_dim=0))
     res, ch = G.img_resolution, G.img_channels
-    print(f"command: python {' '.join(sys.argv)}")
+    print(f"command: python {' '.join(sys.argv)}; host allocator tuned: {tuned}")
     print(f"generator: preset {args.preset}, {res}x{res}x{ch}, {G.num_ws} ws of {G.w_dim}")
     projector = Projector(G, "w+", steps=1, seed=0, w_avg_samples=args.w_avg_samples)
     for batch in [int(b) for b in args.batches.split(",")]:

@@ -27,13 +27,23 @@ batch 16, R1 gamma 10, fade-in alpha 0.5::
 
     python benchmarks/bench_training.py --resolutions 32,64
 
-``--preset NAME`` measures a project preset instead (``--width`` is then ignored). ``--compare
-DIR`` runs this script alternately on the code in DIR (e.g. an export of another commit) and on
-this checkout, ``--repeat`` times each, in fresh processes, and prints both tables and the
-per-round after/before ratios (same machine, same minutes)::
+``--preset NAME`` measures a project preset instead (``--width`` is then ignored). ``--xla``
+compiles the step and G inference with XLA, their blurs traced as separable adds (as
+``run_training.py --xla`` does).
 
-    git archive main | tar -x -C /tmp/base
-    python benchmarks/bench_training.py --compare /tmp/base --repeat 2
+``--compare DIR`` measures the code in DIR (e.g. an export of another commit) "before" against
+this checkout "after", paired: each side runs in its own long-lived process, both set up first,
+then they take turns call by call (the other waits on a pipe), the side that goes first
+alternating, so that each pair samples the same seconds of the machine. For each stage and for
+the training step, G inference and the conv probe it prints both sides' median img/s (and
+counted FLOPs) and the median and range over the pairs of after/before; the probe's ratio shows
+how much drift is left (1.00x when pairing removes it). ``--steps`` x ``--repeat`` pairs are
+timed after ``--warmup`` pairs. ``--after-xla`` runs only the after side with ``--xla``: with
+``--compare .`` that is XLA against the default on the same code::
+
+    git archive d0c2dc4 | tar -x -C /tmp/base
+    python benchmarks/bench_training.py --compare /tmp/base --resolutions 32 --steps 15
+    python benchmarks/bench_training.py --compare . --after-xla --resolutions 32 --steps 15
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ def _parse(argv):
     parser.add_argument("--alpha", type=float, default=0.5, help="fade-in value of the stage")
     parser.add_argument("--steps", type=int, default=7, help="timed calls (median is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls after the trace")
-    parser.add_argument("--xla", action="store_true", help="jit_compile the step")
+    parser.add_argument("--xla", action="store_true", help="jit_compile the step and G inference")
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--no-infer", action="store_true", help="skip G inference")
     parser.add_argument(
@@ -75,7 +85,13 @@ def _parse(argv):
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--code", default=None, help="import the project from DIR (default: here)")
     parser.add_argument("--compare", default=None, metavar="DIR", help="before/after vs DIR")
-    parser.add_argument("--repeat", type=int, default=2, help="rounds of --compare")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="--compare times --steps pairs per measurement"
+    )
+    parser.add_argument(
+        "--after-xla", action="store_true", help="--compare: only the after side runs --xla"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.batch % min(4, args.batch):
         parser.error(f"--batch {args.batch} is not divisible by the minibatch-stddev group 4")
@@ -281,21 +297,19 @@ def _config(args):
     )
 
 
-def measure(args):
+def _setup(args):
+    """Build the networks and optimizers of the benchmark once; returns a context dict."""
     try:  # as the command lines do; the code under --code may predate it
         from stylegan_tf.util import tune_host_allocator
     except ImportError:
         tuned = False
     else:
         tuned = tune_host_allocator()
-    import numpy as np
     import tensorflow as tf
 
     from training.loop import _adam, build_networks
-    from training.step import distribute_reals, make_train_step
 
     cfg, name = _config(args)
-    stages = [int(r) for r in args.resolutions.split(",")]
     strategy = tf.distribute.OneDeviceStrategy(
         "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
     )
@@ -310,13 +324,80 @@ def measure(args):
     G_opt.learning_rate.assign(cfg.schedule.lr_base)
     D_opt.learning_rate.assign(cfg.schedule.lr_base)
     device = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("CPU")
-    print(
+    description = (
         f"{name}: mapping {cfg.G.mapping_layers}x{cfg.G.mapping_fmaps}, batch {args.batch}, "
         f"R1 gamma {cfg.training.r1_gamma}, alpha {args.alpha}, xla {args.xla}, device "
         f"{device[0].name}, host allocator tuned {tuned}, "
-        f"code {_HERE if args.code is None else args.code}",
-        flush=True,
+        f"code {_HERE if args.code is None else args.code}"
     )
+    return dict(
+        tf=tf, cfg=cfg, strategy=strategy, nets=(G, D, G_ema), opts=(G_opt, D_opt),
+        alpha=alpha, nonfinite=nonfinite, description=description,
+    )  # fmt: skip
+
+
+def _stage(args, ctx, stage, rng):
+    """The stage's compiled training step and G inference, traced and run once each.
+
+    Returns ``{"train": fn, "infer": fn or None, "trace_sec", "train_flops", "train_census",
+    "infer_flops"}``; each fn runs one call and waits for its result.
+    """
+    import numpy as np
+
+    from training.step import distribute_reals, make_train_step
+
+    tf, cfg, strategy = ctx["tf"], ctx["cfg"], ctx["strategy"]
+    G, D, G_ema = ctx["nets"]
+    step_fn = make_train_step(
+        strategy, G, D, G_ema, *ctx["opts"], ctx["alpha"], ctx["nonfinite"],
+        stage=stage, batch=args.batch, training_cfg=cfg.training, seed=0,
+        xla=args.xla, mixed_precision=args.mixed_precision,
+        label_table=np.eye(cfg.G.c_dim, dtype=np.float32) if cfg.G.c_dim else None,
+    )  # fmt: skip
+    reals = tf.constant(
+        rng.randint(0, 256, (args.batch, stage, stage, cfg.G.img_channels)).astype(np.uint8)
+    )
+    labels = tf.zeros([args.batch, cfg.G.c_dim])
+    counter = [0]
+    dist_reals = distribute_reals(strategy, reals)
+
+    def train_once():
+        out = step_fn(dist_reals, labels, tf.constant(counter[0], tf.int64))
+        counter[0] += 1
+        float(out["Loss/D"])  # wait for the step
+
+    t0 = time.perf_counter()
+    train_once()
+    out = {"train": train_once, "trace_sec": time.perf_counter() - t0, "infer": None}
+    concrete = step_fn.get_concrete_function(dist_reals, labels, tf.constant(0, tf.int64))
+    out["train_flops"], out["train_census"] = count_graph(concrete.graph)
+    if not args.no_infer:
+        z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
+        c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
+
+        def infer(z):
+            return G_ema(z, c, stage=stage, alpha=1.0, noise_mode="const")
+
+        if args.xla:  # as the XLA step traces its networks (see training.step)
+            from networks.layers import separable_blur
+
+            infer = tf.function(infer, jit_compile=True, autograph=False)
+            with separable_blur():
+                infer(z).numpy()
+        else:
+            infer = tf.function(infer)
+            infer(z).numpy()
+        out["infer_flops"], _ = count_graph(infer.get_concrete_function(z).graph)
+        out["infer"] = lambda: infer(z).numpy()
+    return out
+
+
+def measure(args):
+    import numpy as np
+
+    ctx = _setup(args)
+    tf = ctx["tf"]
+    print(ctx["description"], flush=True)
     header = (
         f"{'res':>4} {'train img/s':>11} {'GFLOP/img':>9} {'conv GFLOP/s':>12} {'ratio':>6} "
         f"{'infer img/s':>11} {'GFLOP/img':>9} {'ratio':>6} {'trace s':>7} {'ops':>6}"
@@ -324,59 +405,27 @@ def measure(args):
     print(header)
     results = []
     rng = np.random.RandomState(0)
-    for stage in stages:
-        step_fn = make_train_step(
-            strategy, G, D, G_ema, G_opt, D_opt, alpha, nonfinite,
-            stage=stage, batch=args.batch, training_cfg=cfg.training, seed=0,
-            xla=args.xla, mixed_precision=args.mixed_precision,
-            label_table=np.eye(cfg.G.c_dim, dtype=np.float32) if cfg.G.c_dim else None,
-        )  # fmt: skip
-        reals = tf.constant(
-            rng.randint(0, 256, (args.batch, stage, stage, cfg.G.img_channels)).astype(np.uint8)
-        )
-        labels = tf.zeros([args.batch, cfg.G.c_dim])
-        counter = [0]
-        dist_reals = distribute_reals(strategy, reals)
-
-        def train_once(step_fn=step_fn, dist_reals=dist_reals, labels=labels, counter=counter):
-            out = step_fn(dist_reals, labels, tf.constant(counter[0], tf.int64))
-            counter[0] += 1
-            float(out["Loss/D"])  # wait for the step
-
-        t0 = time.perf_counter()
-        train_once()
-        trace_s = time.perf_counter() - t0
-        concrete = step_fn.get_concrete_function(dist_reals, labels, tf.constant(0, tf.int64))
-        train_flops, census = count_graph(concrete.graph)
+    for stage in [int(r) for r in args.resolutions.split(",")]:
+        fns = _stage(args, ctx, stage, rng)
         probe = _conv_probe(tf)
-        train_s, conv_train = _interleaved(train_once, probe, args.warmup, args.steps)
+        train_s, conv_train = _interleaved(fns["train"], probe, args.warmup, args.steps)
+        census = fns["train_census"]
         row = {
             "resolution": stage,
             "train_img_per_sec": args.batch / train_s,
-            "train_gflop_per_img": train_flops / args.batch / 1e9,
+            "train_gflop_per_img": fns["train_flops"] / args.batch / 1e9,
             "train_ops": sum(census.values()),
             "train_census": dict(sorted(census.items(), key=lambda kv: -kv[1])[:12]),
-            "trace_sec": trace_s,
+            "trace_sec": fns["trace_sec"],
             "conv_gflop_per_sec": conv_train,
         }
         row["train_ratio"] = row["train_img_per_sec"] * row["train_gflop_per_img"] / conv_train
         if args.profile:
-            row["train_op_ms"] = dict(_op_time_by_type(tf, train_once))
-        if not args.no_infer:
-            z = tf.constant(rng.randn(args.batch, cfg.G.z_dim).astype(np.float32))
-            c = tf.zeros([args.batch, cfg.G.c_dim]) if cfg.G.c_dim else None
-
-            @tf.function
-            def infer(z, stage=stage, c=c):
-                return G_ema(z, c, stage=stage, alpha=1.0, noise_mode="const")
-
-            infer(z).numpy()
-            infer_flops, _ = count_graph(infer.get_concrete_function(z).graph)
-            infer_s, conv_infer = _interleaved(
-                lambda infer=infer, z=z: infer(z).numpy(), probe, args.warmup, args.steps
-            )
+            row["train_op_ms"] = dict(_op_time_by_type(tf, fns["train"]))
+        if fns["infer"] is not None:
+            infer_s, conv_infer = _interleaved(fns["infer"], probe, args.warmup, args.steps)
             row["infer_img_per_sec"] = args.batch / infer_s
-            row["infer_gflop_per_img"] = infer_flops / args.batch / 1e9
+            row["infer_gflop_per_img"] = fns["infer_flops"] / args.batch / 1e9
             row["infer_conv_gflop_per_sec"] = conv_infer
             row["infer_ratio"] = row["infer_img_per_sec"] * row["infer_gflop_per_img"] / conv_infer
         infer_cols = f"{'-':>11} {'-':>9} {'-':>6}"
@@ -389,7 +438,7 @@ def measure(args):
         print(
             f"{stage:>4} {row['train_img_per_sec']:>11.2f} {row['train_gflop_per_img']:>9.2f} "
             f"{row['conv_gflop_per_sec']:>12.1f} {row['train_ratio']:>6.0%} {infer_cols} "
-            f"{trace_s:>7.1f} {row['train_ops']:>6}",
+            f"{row['trace_sec']:>7.1f} {row['train_ops']:>6}",
             flush=True,
         )
         if args.profile:
@@ -398,42 +447,130 @@ def measure(args):
     return results
 
 
-def compare(args, argv):
-    """Alternate fresh processes on ``--compare DIR`` (before) and this checkout (after)."""
+_REPLY = "@@bench "  # prefix of a --serve worker's answers on stdout
+
+
+def serve(args):
+    """Worker of ``--compare``: set up every stage, answer ``ready`` with the counted FLOPs,
+    then for each request line ``KIND RES`` (KIND ``train``, ``infer`` or ``conv``) run one call
+    and answer its seconds."""
+    import numpy as np
+
+    ctx = _setup(args)
+    stages, info = {}, {"description": ctx["description"]}
+    rng = np.random.RandomState(0)
+    for stage in [int(r) for r in args.resolutions.split(",")]:
+        fns = stages[stage] = _stage(args, ctx, stage, rng)
+        info[str(stage)] = {
+            "train_gflop_per_img": fns["train_flops"] / args.batch / 1e9,
+            "infer_gflop_per_img": fns.get("infer_flops", 0) / args.batch / 1e9,
+        }
+    probe = _conv_probe(ctx["tf"])
+    print(_REPLY + json.dumps(info), flush=True)
+    for line in sys.stdin:
+        kind, stage = line.split()
+        fn = probe if kind == "conv" else stages[int(stage)][kind]
+        t0 = time.perf_counter()
+        fn()
+        print(_REPLY + json.dumps(time.perf_counter() - t0), flush=True)
+
+
+class _Worker:
+    """A ``--serve`` process on one checkout."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def read(self):
+        for line in self.proc.stdout:
+            if line.startswith(_REPLY):
+                return json.loads(line[len(_REPLY) :])
+            print("  | " + line, end="", flush=True)
+        raise RuntimeError(f"benchmark worker exited with code {self.proc.wait()}")
+
+    def call(self, kind, stage):
+        self.proc.stdin.write(f"{kind} {stage}\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def _compare_args(argv):
+    """``argv`` without the options that belong to the comparing process."""
     base, skip = [], False
-    for a in argv:  # drop --compare, --repeat and --json with their values
+    own = ("--compare", "--repeat", "--json")
+    for a in argv:
         if skip:
             skip = False
-        elif a in ("--compare", "--repeat", "--json"):
+        elif a in own:
             skip = True
-        elif not a.startswith(("--compare=", "--repeat=", "--json=")):
+        elif a != "--after-xla" and not a.startswith(tuple(o + "=" for o in own)):
             base.append(a)
-    rounds = []
-    for r in range(args.repeat):
-        pair = {}
-        for label, code in (("before", os.path.abspath(args.compare)), ("after", _HERE)):
-            out = f"/tmp/bench_training_{os.getpid()}_{r}_{label}.json"
-            cmd = [sys.executable, os.path.abspath(__file__), *base, "--code", code, "--json", out]
-            print(f"--- round {r + 1} {label}: {code}", flush=True)
-            subprocess.run(cmd, check=True)
-            with open(out) as f:
-                pair[label] = json.load(f)["results"]
-            os.unlink(out)
-        rounds.append(pair)
-    keys = [
-        "train_img_per_sec",
-        "train_ratio",
-        "infer_img_per_sec",
-        "infer_ratio",
-        "conv_gflop_per_sec",
-        "train_ops",
-    ]
-    print("after / before, per round:")
-    for r, pair in enumerate(rounds):
-        for b, a in zip(pair["before"], pair["after"]):
-            parts = [f"{k} {a[k] / b[k]:.2f}x" for k in keys if k in a and k in b and b[k]]
-            print(f"  round {r + 1} res {a['resolution']}: " + ", ".join(parts))
-    return rounds
+    return base
+
+
+def compare(args, argv):
+    """Paired timing of ``--compare DIR`` (before) and this checkout (after).
+
+    Both run as long-lived ``--serve`` workers, set up side by side; then they take turns call
+    by call (one computes while the other waits), the first of each pair alternating, so both
+    sides of a pair sample the same seconds of the machine. Reported per stage: each side's
+    median img/s, and the median and range over pairs of after/before, for the training step,
+    G inference and (as a check that the pairing removes the drift) the conv probe.
+    """
+    base = _compare_args(argv)
+    stages = [int(r) for r in args.resolutions.split(",")]
+    workers, info = {}, {}
+    sides = (("before", os.path.abspath(args.compare), []), ("after", _HERE, []))
+    if args.after_xla:
+        sides[1][2].append("--xla")
+    try:
+        for label, code, extra in sides:
+            cmd = [sys.executable, os.path.abspath(__file__), *base, *extra, "--code", code]
+            workers[label] = _Worker([*cmd, "--serve"])
+        for label in workers:
+            info[label] = workers[label].read()
+            print(f"{label}: {info[label]['description']}", flush=True)
+        kinds = ["train"] + ([] if args.no_infer else ["infer"]) + ["conv"]
+        rows = []
+        for stage in stages:
+            for kind in kinds:
+                times = {"before": [], "after": []}
+                for i in range(args.warmup + args.steps * args.repeat):
+                    order = ("before", "after") if i % 2 == 0 else ("after", "before")
+                    for label in order:
+                        t = workers[label].call(kind, stage)
+                        if i >= args.warmup:
+                            times[label].append(t)
+                rows.append({"res": stage, "kind": kind, **times})
+                _print_pairs(stage, kind, times, args.batch, info)
+        return rows
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def _print_pairs(stage, kind, times, batch, info):
+    ratios = sorted(b / a for b, a in zip(times["before"], times["after"]))
+    if kind == "conv":
+        rate = {k: _CONV_FLOP / statistics.median(v) / 1e9 for k, v in times.items()}
+        sides = f"before {rate['before']:.1f}, after {rate['after']:.1f} GFLOP/s"
+    else:
+        rate = {k: batch / statistics.median(v) for k, v in times.items()}
+        flops = {k: info[k][str(stage)][f"{kind}_gflop_per_img"] for k in rate}
+        sides = (
+            f"before {rate['before']:.2f} img/s ({flops['before']:.3f} GFLOP/img), "
+            f"after {rate['after']:.2f} img/s ({flops['after']:.3f})"
+        )
+    print(
+        f"{stage:>4}^2 {kind:<5} {sides}; after/before over {len(ratios)} pairs: median "
+        f"{statistics.median(ratios):.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x",
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -447,6 +584,9 @@ def main(argv=None) -> int:
         compare(args, argv)
         return 0
     sys.path.insert(0, os.path.abspath(args.code) if args.code else _HERE)
+    if args.serve:
+        serve(args)
+        return 0
     results = measure(args)
     if args.json:
         with open(args.json, "w") as f:

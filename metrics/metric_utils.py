@@ -20,7 +20,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,6 +28,7 @@ from metrics import cache
 from metrics.inception import InceptionFeatures
 from metrics.progress import Progress
 from stylegan_tf.images import to_uint8_tf
+from stylegan_tf.util import compile_for
 
 __all__ = [
     "ArrayDataset",
@@ -220,11 +220,6 @@ def sample_labels(rng: np.random.Generator, n: int, c_dim: int):
     if not c_dim:
         return None
     return np.eye(c_dim, dtype=np.float32)[rng.integers(0, c_dim, size=n)]
-
-
-def compile_for(G, fn: Callable) -> Callable:
-    """`tf.function(fn)` when G is a Keras layer/model (fixed shapes: one trace), else `fn`."""
-    return tf.function(fn, autograph=False) if isinstance(G, keras.layers.Layer) else fn
 
 
 def iterate_fakes(opts: MetricOptions, num: int, desc: str = "fakes") -> Iterator[np.ndarray]:

@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 
 from stylegan_tf import files  # noqa: E402
 from stylegan_tf import images as imgs  # noqa: E402
+from stylegan_tf.util import compile_for  # noqa: E402
 
 FIGURES = ("style-mixing", "truncation", "noise", "interpolation")
 NOISE_MODES = ("random", "const", "none")
@@ -244,6 +245,15 @@ class Renderer:
         self.alpha = float(alpha)
         if require_class or class_idx is not None or G.c_dim == 0:
             labels_for(G, class_idx, 1)  # validates --class early
+        # Compiled once per renderer (one trace per batch shape and noise kind), so that
+        # rendering many images runs a graph rather than eager op-by-op calls.
+        self._mapping = compile_for(G, lambda z, c: G.mapping(z, c))
+        self._synthesis = compile_for(
+            G,
+            lambda w, noise: G.synthesis(
+                w, noise=noise, noise_mode=noise_mode, stage=self.stage, alpha=self.alpha
+            ),
+        )
 
     def ws(self, seeds, psi=None, cutoff=None) -> np.ndarray:
         """Truncated ``[N, num_ws, w_dim]`` of the seeds' official latents (and of the stored
@@ -283,7 +293,7 @@ class Renderer:
         out = []
         for i in range(0, len(zs), self.batch_size):
             z = np.asarray(zs[i : i + self.batch_size], np.float32)
-            ws = self.G.mapping(z, labels_for(self.G, self.class_idx, len(z)))
+            ws = self._mapping(z, labels_for(self.G, self.class_idx, len(z)))
             out.append(np.asarray(self.G.truncate(ws, psi, cutoff)))
         return np.concatenate(out)
 
@@ -293,20 +303,19 @@ class Renderer:
         out = []
         for i in range(0, len(ws), self.batch_size):
             w = np.asarray(ws[i : i + self.batch_size], np.float32)
-            kwargs = {"noise_mode": self.noise_mode}
             chunk = [] if noise_seeds is None else noise_seeds[i : i + self.batch_size]
+            explicit = None  # the noise mode's own noise (stored maps or none)
             if noise is not None:
-                kwargs = {"noise": [layer[i : i + self.batch_size] for layer in noise]}
+                explicit = [np.asarray(layer[i : i + self.batch_size]) for layer in noise]
             elif self.noise_mode == "const" and any(isinstance(s, Projected) for s in chunk):
                 per_image = [self.noise_of(s) for s in chunk]
-                kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
+                explicit = [np.concatenate(layer) for layer in zip(*per_image)]
             elif self.noise_mode == "random":
                 if noise_seeds is None:
                     raise ValueError("random noise needs noise_seeds")
                 per_image = [self.noise_of(s, draw) for s in chunk]
-                kwargs = {"noise": [np.concatenate(layer) for layer in zip(*per_image)]}
-            kwargs.update(stage=self.stage, alpha=self.alpha)
-            out.append(imgs.to_uint8(np.asarray(self.G.synthesis(w, **kwargs))))
+                explicit = [np.concatenate(layer) for layer in zip(*per_image)]
+            out.append(imgs.to_uint8(np.asarray(self._synthesis(w, explicit))))
         return np.concatenate(out)
 
     def images(self, seeds) -> np.ndarray:

@@ -26,6 +26,7 @@ __all__ = [
     "quiet_tensorflow",
     "is_verbose",
     "tune_host_allocator",
+    "compile_for",
 ]
 
 VERBOSE_ENV = "STYLEGAN_TF_VERBOSE"
@@ -136,3 +137,16 @@ def import_tensorflow_quietly(probe_devices=False, verbose: bool | None = None):
         if probe_devices:
             tf.config.list_physical_devices("GPU")
     return tf
+
+
+def compile_for(G, fn):
+    """``fn`` as a ``tf.function`` (without AutoGraph) when ``G`` is a Keras layer or model on
+    the TensorFlow backend, so that it runs as one traced graph (one trace per input shape);
+    otherwise ``fn`` itself (e.g. an official network or another Keras backend)."""
+    import keras
+
+    if not isinstance(G, keras.layers.Layer) or keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    return tf.function(fn, autograph=False)

@@ -200,3 +200,26 @@ def test_module_entry_point(net, tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert os.listdir(tmp_path) == ["seed0003.png"]
+
+
+def test_renderer_runs_one_compiled_graph_per_batch_shape(net):
+    """Rendering seed after seed reuses one traced graph (not eager op-by-op calls), with the
+    same images as the eager network: stored noise, random noise and explicit noise maps."""
+    G, _ = net
+    r = gen.Renderer(G)
+    seeds = [0, 1, 2, 7]
+    images = r.images(seeds)
+    assert r._synthesis.experimental_get_tracing_count() == 1
+    assert r._mapping.experimental_get_tracing_count() == 1
+    for s, image in zip(seeds, images):
+        np.testing.assert_array_equal(image, keras_image(G, s))
+    rnd = gen.Renderer(G, noise_mode="random", batch_size=2)
+    got = rnd.images(seeds)
+    assert rnd._synthesis.experimental_get_tracing_count() == 1
+    ws = rnd.ws(seeds)
+    for i in (0, 2):
+        noise = [
+            np.concatenate(n) for n in zip(*(gen.noise_for_seed(G, s) for s in seeds[i : i + 2]))
+        ]
+        want = to_uint8(np.asarray(G.synthesis(ws[i : i + 2], noise=noise)))
+        np.testing.assert_array_equal(got[i : i + 2], want)
